@@ -1,0 +1,1 @@
+"""The operator CLI: talks to the service over HTTP only."""

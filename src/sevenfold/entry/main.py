@@ -1,0 +1,23 @@
+"""The ``sevenfold`` console script."""
+
+import click
+
+from sevenfold import __version__
+from sevenfold.entry.demo import demo_command
+from sevenfold.service.commands import SERVICE_COMMANDS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sevenfold")
+def root() -> None:
+    """Sevenfold: secure a fleet of Linux IoT devices."""
+
+
+for _command in SERVICE_COMMANDS:
+    root.add_command(_command)
+root.add_command(demo_command)
+
+
+def main() -> None:
+    """Run the console script."""
+    root()

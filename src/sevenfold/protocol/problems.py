@@ -1,0 +1,72 @@
+"""Stable problem types (RFC 9457) returned by the service and understood by clients.
+
+The ``type`` member of every ``application/problem+json`` body is
+``PROBLEM_TYPE_PREFIX + code``. Codes never change meaning once released; clients (the
+CLI maps them to exit codes) may rely on them.
+"""
+
+from enum import StrEnum
+
+PROBLEM_TYPE_PREFIX = "urn:sevenfold:problem:"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class ProblemCode(StrEnum):
+    """Every problem code the API can return, with its HTTP status in ``status``."""
+
+    VALIDATION_ERROR = "validation-error"
+    BODY_TOO_LARGE = "body-too-large"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not-found"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    CONFLICT = "conflict"
+    NAME_CONFLICT = "name-conflict"
+    DEVICE_ALREADY_CLAIMED = "device-already-claimed"
+    DEVICE_NOT_REGISTERED = "device-not-registered"
+    DEVICE_REVOKED = "device-revoked"
+    DEVICE_GROUP_NOT_EMPTY = "device-group-not-empty"
+    PRODUCT_NOT_EMPTY = "product-not-empty"
+    WRONG_PRODUCT = "wrong-product"
+    DATABASE_NOT_READY = "database-not-ready"
+    INTERNAL = "internal"
+
+    @property
+    def type_uri(self) -> str:
+        """The problem's ``type`` member."""
+        return PROBLEM_TYPE_PREFIX + self.value
+
+    @property
+    def status(self) -> int:
+        """The HTTP status that always accompanies this code."""
+        return _STATUS[self]
+
+
+_STATUS: dict[ProblemCode, int] = {
+    ProblemCode.VALIDATION_ERROR: 422,
+    ProblemCode.BODY_TOO_LARGE: 413,
+    ProblemCode.UNAUTHENTICATED: 401,
+    ProblemCode.FORBIDDEN: 403,
+    ProblemCode.NOT_FOUND: 404,
+    ProblemCode.METHOD_NOT_ALLOWED: 405,
+    ProblemCode.CONFLICT: 409,
+    ProblemCode.NAME_CONFLICT: 409,
+    ProblemCode.DEVICE_ALREADY_CLAIMED: 409,
+    ProblemCode.DEVICE_NOT_REGISTERED: 404,
+    ProblemCode.DEVICE_REVOKED: 409,
+    ProblemCode.DEVICE_GROUP_NOT_EMPTY: 409,
+    ProblemCode.PRODUCT_NOT_EMPTY: 409,
+    ProblemCode.WRONG_PRODUCT: 409,
+    ProblemCode.DATABASE_NOT_READY: 503,
+    ProblemCode.INTERNAL: 500,
+}
+
+
+def code_from_type(type_uri: str) -> ProblemCode | None:
+    """Return the code of a problem ``type`` URI, or None for a foreign one."""
+    if not type_uri.startswith(PROBLEM_TYPE_PREFIX):
+        return None
+    try:
+        return ProblemCode(type_uri.removeprefix(PROBLEM_TYPE_PREFIX))
+    except ValueError:
+        return None

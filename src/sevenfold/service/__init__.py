@@ -1,0 +1,1 @@
+"""The Sevenfold security service: an ASGI app built by ``create_app``."""

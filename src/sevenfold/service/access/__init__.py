@@ -1,0 +1,1 @@
+"""Who may do what: permissions, roles and the principal a request acts as."""

@@ -1,0 +1,89 @@
+"""ASGI middleware that refuses oversized request bodies before reading them in full.
+
+A declared ``Content-Length`` over the limit is refused at once; a chunked body is
+counted as it streams and cut off as soon as it passes the limit.
+"""
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, ProblemCode
+
+
+class BodyTooLargeError(Exception):
+    """Raised inside ``receive`` when a streamed body passes the limit."""
+
+
+class BodyLimitMiddleware:
+    """Enforce ``max_body_bytes`` on every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLargeError
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLargeError:
+            if not response_started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        code = ProblemCode.BODY_TOO_LARGE
+        body = json.dumps(
+            {
+                "type": code.type_uri,
+                "title": "body too large",
+                "status": code.status,
+                "detail": f"request bodies are limited to {self.max_body_bytes} bytes",
+                "code": code.value,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": code.status,
+                "headers": [
+                    (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,99 @@
+"""FastAPI dependencies: the DB session, the clock, settings and the one role check.
+
+Every operator route declares exactly one of the ``Can*`` aliases below; the route
+table test walks the OpenAPI document to prove none is left unauthenticated.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from sevenfold.protocol.clock import Clock
+from sevenfold.service.access.permissions import Permission
+from sevenfold.service.access.principal import Principal
+from sevenfold.service.errors import PermissionDeniedError, UnauthenticatedError
+from sevenfold.service.settings import ServiceSettings
+from sevenfold.service.state import AppState
+from sevenfold.service.tokens import service as token_service
+
+
+def app_state(request: Request) -> AppState:
+    """Return the typed state the app factory stored."""
+    state: AppState = request.app.state.sevenfold
+    return state
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a session; uncommitted work is rolled back when the request ends."""
+    with app_state(request).session_factory() as session:
+        yield session
+
+
+def get_clock(request: Request) -> Clock:
+    """Return the injected clock."""
+    return app_state(request).clock
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    """Return the settings the app was built with."""
+    return app_state(request).settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        raise UnauthenticatedError(
+            "send an API token as 'Authorization: Bearer <token>'"
+        )
+    return value.strip()
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    """Return a dependency that authenticates the caller and checks one permission."""
+
+    def dependency(request: Request, session: SessionDep, clock: ClockDep) -> Principal:
+        principal = token_service.authenticate(
+            session=session,
+            clock=clock,
+            token_text=_bearer_token(request),
+            source_ip=request.client.host if request.client else None,
+        )
+        if permission not in principal.permissions:
+            raise PermissionDeniedError(
+                f"this token's role does not allow '{permission.value}'"
+            )
+        return principal
+
+    return dependency
+
+
+CanRead = Annotated[Principal, Depends(require(Permission.READ))]
+CanWrite = Annotated[Principal, Depends(require(Permission.WRITE))]
+CanDelete = Annotated[Principal, Depends(require(Permission.DELETE))]
+CanManageAccess = Annotated[Principal, Depends(require(Permission.MANAGE_ACCESS))]
+CanReadAudit = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
+CanRegisterDevices = Annotated[Principal, Depends(require(Permission.REGISTER_DEVICES))]
+CanManageTenants = Annotated[Principal, Depends(require(Permission.MANAGE_TENANTS))]
+
+
+def require_any_principal(
+    request: Request, session: SessionDep, clock: ClockDep
+) -> Principal:
+    """Authenticate without checking a permission (routes that filter by role)."""
+    return token_service.authenticate(
+        session=session,
+        clock=clock,
+        token_text=_bearer_token(request),
+        source_ip=request.client.host if request.client else None,
+    )
+
+
+Authenticated = Annotated[Principal, Depends(require_any_principal)]

@@ -1,0 +1,102 @@
+"""The app factory: ``create_app(settings)`` builds one independent service instance.
+
+The factory owns the engine and the background operation runner through the
+lifespan; nothing is module-global, so tests and benchmarks can run many apps.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from sevenfold import __version__
+from sevenfold.protocol.clock import Clock, SystemClock
+from sevenfold.service.api import health
+from sevenfold.service.api.body_limit import BodyLimitMiddleware
+from sevenfold.service.api.metrics import MetricsMiddleware, RequestMetrics
+from sevenfold.service.api.problems import install_problem_handlers
+from sevenfold.service.audit.router import router as audit_router
+from sevenfold.service.db.engine import make_engine, make_session_factory
+from sevenfold.service.db.migrate import migration_status
+from sevenfold.service.devices.router import router as devices_router
+from sevenfold.service.errors import DatabaseNotReadyError
+from sevenfold.service.operations.router import router as operations_router
+from sevenfold.service.operations.runner import OperationRunner
+from sevenfold.service.products.router import router as products_router
+from sevenfold.service.settings import ServiceSettings
+from sevenfold.service.state import AppState
+from sevenfold.service.tenants.router import router as tenants_router
+from sevenfold.service.tokens.router import router as tokens_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    run_operations: bool = True,
+) -> FastAPI:
+    """Build the service.
+
+    Args:
+        settings: the one settings object.
+        clock: time source (the system clock unless a test or simulator injects one).
+        engine: an existing engine to share; one is made from settings otherwise.
+        run_operations: run the background operation runner in this process.
+    """
+    engine = engine or make_engine(settings.effective_database_url)
+    state = AppState(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        session_factory=make_session_factory(engine),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        status = migration_status(engine)
+        if not status.ready:
+            raise DatabaseNotReadyError(status.detail)
+        async with contextlib.AsyncExitStack() as stack:
+            if run_operations:
+                runner = OperationRunner(
+                    session_factory=state.session_factory,
+                    clock=state.clock,
+                    poll_interval_s=settings.job_poll_interval_s,
+                    batch_size=settings.bulk_claim_batch_size,
+                )
+                task = asyncio.create_task(runner.run_forever(), name="operations")
+                stack.callback(task.cancel)
+            yield
+
+    app = FastAPI(
+        title="Sevenfold security service",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.sevenfold = state
+    app.state.metrics = RequestMetrics()
+    install_problem_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (
+        tenants_router,
+        tokens_router,
+        audit_router,
+        devices_router,
+        operations_router,
+        products_router,
+    ):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health.router)
+
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,1 @@
+"""The audit domain: router, schemas, models, service."""

@@ -1,0 +1,143 @@
+"""Click commands that run the service locally: ``init``, ``serve`` and ``db upgrade``.
+
+These act on the database directly (they are the service's own entry points); the
+operator commands in ``sevenfold.cli`` only ever talk HTTP.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from sevenfold.protocol.clock import SystemClock
+from sevenfold.service.app import create_app
+from sevenfold.service.db.engine import make_engine, make_session_factory
+from sevenfold.service.db.migrate import migration_status, upgrade
+from sevenfold.service.errors import ConflictError
+from sevenfold.service.settings import ServiceSettings, load_settings
+from sevenfold.service.tenants import service as tenant_service
+
+EXIT_NOT_READY = 1
+EXIT_CONFLICT = 5
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the embedded database and service state.",
+)
+database_url_option = click.option(
+    "--database-url",
+    help="SQLAlchemy URL (postgresql://...); SQLite in --data-dir if unset.",
+)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML settings file.",
+)
+
+
+def _settings(
+    config_file: Path | None, data_dir: Path | None, database_url: str | None
+) -> ServiceSettings:
+    try:
+        return load_settings(config_file, data_dir=data_dir, database_url=database_url)
+    except ValueError as err:
+        raise click.UsageError(f"invalid settings: {err}") from err
+
+
+def _prepare_data_dir(settings: ServiceSettings) -> None:
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
+
+
+@click.command("init")
+@config_option
+@data_dir_option
+@database_url_option
+@click.option("--tenant-name", default="Default", show_default=True)
+def init_command(
+    config_file: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    tenant_name: str,
+) -> None:
+    """Create the database, the first tenant and its administrator token."""
+    settings = _settings(config_file, data_dir, database_url)
+    _prepare_data_dir(settings)
+    upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            tenant, token = tenant_service.bootstrap(
+                session=session, clock=SystemClock(), tenant_name=tenant_name
+            )
+    except ConflictError as err:
+        click.echo(f"Error: {err.detail}", err=True)
+        sys.exit(EXIT_CONFLICT)
+    finally:
+        engine.dispose()
+    click.echo(f"Tenant: {tenant.name} ({tenant.id})")
+    click.echo("Administrator token (shown once, store it now; only its hash is kept):")
+    click.echo(token)
+
+
+@click.command("serve")
+@config_option
+@data_dir_option
+@database_url_option
+@click.option("--host", default=None, help="Address to listen on.")
+@click.option("--port", type=int, default=None, help="Port to listen on.")
+def serve_command(
+    config_file: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    host: str | None,
+    port: int | None,
+) -> None:
+    """Run the security service."""
+    try:
+        settings = load_settings(
+            config_file,
+            data_dir=data_dir,
+            database_url=database_url,
+            host=host,
+            port=port,
+        )
+    except ValueError as err:
+        raise click.UsageError(f"invalid settings: {err}") from err
+    engine = make_engine(settings.effective_database_url)
+    status = migration_status(engine)
+    if not status.ready:
+        click.echo(f"Error: {status.detail}", err=True)
+        sys.exit(EXIT_NOT_READY)
+    app = create_app(settings, engine=engine)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@config_option
+@data_dir_option
+@database_url_option
+def db_upgrade_command(
+    config_file: Path | None, data_dir: Path | None, database_url: str | None
+) -> None:
+    """Migrate the database to this version's schema."""
+    settings = _settings(config_file, data_dir, database_url)
+    _prepare_data_dir(settings)
+    upgrade(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    status = migration_status(engine)
+    engine.dispose()
+    click.echo(f"Database at revision {status.current}.")
+
+
+SERVICE_COMMANDS: tuple[click.Command, ...] = (init_command, serve_command, db_group)

@@ -1,0 +1,25 @@
+"""Imports every domain's models so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from sqlalchemy import MetaData
+
+from sevenfold.service.audit import models as audit_models
+from sevenfold.service.db.base import Base
+from sevenfold.service.devices import models as device_models
+from sevenfold.service.operations import models as operation_models
+from sevenfold.service.products import models as product_models
+from sevenfold.service.tenants import models as tenant_models
+from sevenfold.service.tokens import models as token_models
+
+MODEL_MODULES = (
+    tenant_models,
+    token_models,
+    audit_models,
+    product_models,
+    device_models,
+    operation_models,
+)
+
+
+def all_metadata() -> MetaData:
+    """Return the metadata with every table registered."""
+    return Base.metadata

@@ -1,0 +1,1 @@
+"""The devices domain: router, schemas, models, service."""

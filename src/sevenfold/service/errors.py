@@ -1,0 +1,71 @@
+"""Errors the service's domains raise; ``api/problems.py`` turns them into responses.
+
+ServiceError                         500 internal
+├── InvalidRequestError              422 validation-error
+├── UnauthenticatedError             401 unauthenticated
+├── PermissionDeniedError            403 forbidden
+├── NotFoundError                    404 not-found (or a more precise code)
+├── ConflictError                    409 conflict (or a more precise code)
+└── DatabaseNotReadyError            503 database-not-ready
+
+Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
+and never contains secrets or internal details.
+"""
+
+from typing import Any
+
+from sevenfold.protocol.problems import ProblemCode
+
+
+class ServiceError(Exception):
+    """Base of every domain error; carries a problem code and a client-safe detail."""
+
+    default_code = ProblemCode.INTERNAL
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: ProblemCode | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.extra = extra or {}
+
+
+class InvalidRequestError(ServiceError):
+    """The request is well-formed JSON but asks for something invalid."""
+
+    default_code = ProblemCode.VALIDATION_ERROR
+
+
+class UnauthenticatedError(ServiceError):
+    """No usable credential was presented."""
+
+    default_code = ProblemCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(ServiceError):
+    """The credential is valid but its role does not allow this."""
+
+    default_code = ProblemCode.FORBIDDEN
+
+
+class NotFoundError(ServiceError):
+    """The thing does not exist, or not in the caller's tenant."""
+
+    default_code = ProblemCode.NOT_FOUND
+
+
+class ConflictError(ServiceError):
+    """The request conflicts with the current state; nothing was changed."""
+
+    default_code = ProblemCode.CONFLICT
+
+
+class DatabaseNotReadyError(ServiceError):
+    """The database is unreachable or not migrated to the code's revision."""
+
+    default_code = ProblemCode.DATABASE_NOT_READY

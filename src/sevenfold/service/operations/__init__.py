@@ -1,0 +1,1 @@
+"""The operations domain: router, schemas, models, service."""

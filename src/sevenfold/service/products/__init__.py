@@ -1,0 +1,1 @@
+"""The products domain: router, schemas, models, service."""

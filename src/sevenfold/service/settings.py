@@ -1,0 +1,69 @@
+"""The service's one typed settings object, built once at the entry point.
+
+Sources, highest priority first: explicit keyword arguments, ``SEVENFOLD_*`` environment
+variables, a TOML file, the defaults below. Nothing here is read at import time.
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("/var/lib/sevenfold")
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the service needs to run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEVENFOLD_", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite in data_dir when unset.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    job_poll_interval_s: float = Field(default=0.2, gt=0)
+    bulk_claim_batch_size: int = Field(default=100, ge=1, le=1000)
+    default_page_size: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_names_a_supported_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; say so explicitly for SQLAlchemy.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The URL the engine connects to."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'sevenfold.db'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> ServiceSettings:
+    """Build settings from a TOML file (optional), the environment and overrides.
+
+    Explicit overrides (None means "not given") win over ``SEVENFOLD_*`` environment
+    variables, which win over the file, which wins over the defaults.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        with config_file.open("rb") as stream:
+            file_values = tomllib.load(stream)
+    from_env = ServiceSettings()
+    env_values = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    return ServiceSettings(**{**file_values, **env_values, **explicit})

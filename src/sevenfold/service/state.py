@@ -1,0 +1,19 @@
+"""The typed runtime state the app factory builds and the dependencies read."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sevenfold.protocol.clock import Clock
+from sevenfold.service.settings import ServiceSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppState:
+    """Everything a request handler may need, built once per app."""
+
+    settings: ServiceSettings
+    clock: Clock
+    engine: Engine
+    session_factory: sessionmaker[Session]

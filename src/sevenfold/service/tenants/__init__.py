@@ -1,0 +1,1 @@
+"""The tenants domain: router, schemas, models, service."""

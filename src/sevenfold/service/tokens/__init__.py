@@ -1,0 +1,1 @@
+"""The tokens domain: router, schemas, models, service."""
