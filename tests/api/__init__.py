@@ -1,0 +1,1 @@
+"""API tests: every route over HTTP, on SQLite and PostgreSQL."""
