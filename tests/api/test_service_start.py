@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
@@ -144,7 +145,7 @@ def test_cli_serve_refuses_an_unmigrated_database_without_starting(
 ) -> None:
     """`sevenfold serve` exits non-zero with the fix and never reaches uvicorn."""
     started: list[object] = []
-    monkeypatch.setattr(commands.uvicorn, "run", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
     result = CliRunner().invoke(
         root, ["serve", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"]
     )
