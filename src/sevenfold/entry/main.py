@@ -3,6 +3,7 @@
 import click
 
 from sevenfold import __version__
+from sevenfold.cli.commands import OPERATOR_COMMANDS
 from sevenfold.entry.demo import demo_command
 from sevenfold.service.commands import SERVICE_COMMANDS
 
@@ -13,7 +14,7 @@ def root() -> None:
     """Sevenfold: secure a fleet of Linux IoT devices."""
 
 
-for _command in SERVICE_COMMANDS:
+for _command in (*SERVICE_COMMANDS, *OPERATOR_COMMANDS):
     root.add_command(_command)
 root.add_command(demo_command)
 

@@ -1,0 +1,22 @@
+"""The operator commands, one module per noun; ``OPERATOR_COMMANDS`` lists them."""
+
+import click
+
+from sevenfold.cli.commands.audit import audit_group
+from sevenfold.cli.commands.device import device_commands
+from sevenfold.cli.commands.device_group import device_group_group
+from sevenfold.cli.commands.login import login_command, logout_command
+from sevenfold.cli.commands.product import product_group
+from sevenfold.cli.commands.tenant import tenant_group
+from sevenfold.cli.commands.token import token_group
+
+OPERATOR_COMMANDS: tuple[click.Command, ...] = (
+    login_command,
+    logout_command,
+    tenant_group,
+    token_group,
+    device_commands,
+    product_group,
+    device_group_group,
+    audit_group,
+)
