@@ -27,7 +27,14 @@ def record(
     details: dict[str, Any] | None = None,
     actor_name: str | None = None,
 ) -> None:
-    """Add an audit row to the session (committed with the caller's change)."""
+    """Add an audit row to the session (committed with the caller's change).
+
+    A platform action that concerns no tenant (device registration, a platform-only
+    token) is filed under the acting principal's tenant, so that tenant's
+    administrators see it in the audit log instead of it being readable by no one.
+    """
+    if tenant_id is None and principal is not None:
+        tenant_id = principal.tenant_id
     session.add(
         AuditEvent(
             tenant_id=tenant_id,
