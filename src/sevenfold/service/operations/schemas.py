@@ -11,7 +11,14 @@ from sevenfold.protocol.vocabulary import (
     OperationStatus,
 )
 
-RawDeviceId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+RawDeviceId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
+"""An ID as the operator typed it: a bad one gets its own result, but control
+characters (NUL cannot even be stored by PostgreSQL) are refused up front."""
 
 
 class BulkClaimIn(BaseModel):
