@@ -4,6 +4,7 @@ These act on the database directly (they are the service's own entry points); th
 operator commands in ``sevenfold.cli`` only ever talk HTTP.
 """
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,14 @@ data_dir_option = click.option(
 database_url_option = click.option(
     "--database-url",
     help="SQLAlchemy URL (postgresql://...); SQLite in --data-dir if unset.",
+)
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Text for people, JSON for scripts (docs/cli.md).",
 )
 config_option = click.option(
     "--config",
@@ -59,11 +68,13 @@ def _prepare_data_dir(settings: ServiceSettings) -> None:
 @data_dir_option
 @database_url_option
 @click.option("--tenant-name", default="Default", show_default=True)
+@output_option
 def init_command(
     config_file: Path | None,
     data_dir: Path | None,
     database_url: str | None,
     tenant_name: str,
+    output: str,
 ) -> None:
     """Create the database, the first tenant and its administrator token."""
     settings = _settings(config_file, data_dir, database_url)
@@ -80,6 +91,11 @@ def init_command(
         sys.exit(EXIT_CONFLICT)
     finally:
         engine.dispose()
+    if output == "json":
+        tenant_json = {"id": tenant.id, "name": tenant.name}
+        body = {"tenant": tenant_json, "administrator_token": token}
+        click.echo(json.dumps(body, indent=2, sort_keys=True))
+        return
     click.echo(f"Tenant: {tenant.name} ({tenant.id})")
     click.echo("Administrator token (shown once, store it now; only its hash is kept):")
     click.echo(token)
@@ -127,8 +143,12 @@ def db_group() -> None:
 @config_option
 @data_dir_option
 @database_url_option
+@output_option
 def db_upgrade_command(
-    config_file: Path | None, data_dir: Path | None, database_url: str | None
+    config_file: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    output: str,
 ) -> None:
     """Migrate the database to this version's schema."""
     settings = _settings(config_file, data_dir, database_url)
@@ -137,7 +157,10 @@ def db_upgrade_command(
     engine = make_engine(settings.effective_database_url)
     status = migration_status(engine)
     engine.dispose()
-    click.echo(f"Database at revision {status.current}.")
+    if output == "json":
+        click.echo(json.dumps({"revision": status.current}, sort_keys=True))
+    else:
+        click.echo(f"Database at revision {status.current}.")
 
 
 SERVICE_COMMANDS: tuple[click.Command, ...] = (init_command, serve_command, db_group)
