@@ -1,0 +1,246 @@
+"""Tenant isolation, walked over the whole OpenAPI document.
+
+Tenant A (the first tenant) builds a real fleet. Tenant B's administrator — a plain
+tenant administrator, not a platform administrator — then calls EVERY operation under
+/api/v1 with A's identifiers in the path, the query and the body. Each call must be
+refused (403/404) or, for a collection route, answer only with B's own data. A new
+route, parameter or body field makes the walk fail until the tables below name it, so
+nothing is added unexamined.
+"""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.tenancy_support import API, Fleet, build_fleet
+from tests.conftest import TenantAccess
+
+# Body fields and query parameters, by name, filled with tenant A's identifiers where
+# they name a resource. ``None`` means "leave out".
+QUERY_VALUES_KEYS = {"product_id", "device_group_id", "status", "limit", "cursor"}
+BODY_FIELD_KEYS = {
+    "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
+    "device_group_id", "os_feed", "update_policy", "app_updates",
+}  # fmt: skip
+
+# Refusals other than 403/404 that reveal nothing of tenant A: a claim is first come,
+# so claiming A's device says only that the ID is taken (by whom is not said).
+OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
+    ("POST", "/api/v1/devices/{device_id}/claim"): {409: "device-already-claimed"},
+}
+
+
+def _path_values(fleet: Fleet) -> dict[str, str]:
+    return {
+        "tenant_id": fleet.tenant_id,
+        "product_id": fleet.product_id,
+        "group_id": fleet.group_id,
+        "device_id": fleet.device_id,
+        "token_id": fleet.token_id,
+        "operation_id": fleet.operation_id,
+    }
+
+
+def _query_values(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "product_id": fleet.product_id,
+        "device_group_id": fleet.group_id,
+        "status": "claimed",
+        "limit": 1000,
+        "cursor": None,
+    }
+
+
+def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
+    return {
+        "name": f"Hijacked by B {serial}",
+        "description": "changed by B",
+        "role": "administrator",
+        "platform_role": None,
+        "expires_in_days": 30,
+        "device_ids": [fleet.device_id],
+        "device_group_id": fleet.other_group_id,
+        "os_feed": "retail-eval",
+        "update_policy": "no-updates",
+        "app_updates": False,
+    }
+
+
+def _body_schema(document: dict[str, Any], operation: dict[str, Any]) -> Any:
+    body = operation.get("requestBody")
+    if body is None:
+        return None
+    schema = body["content"]["application/json"]["schema"]
+    for option in schema.get("anyOf", [schema]):
+        if "$ref" in option:
+            return document["components"]["schemas"][option["$ref"].split("/")[-1]]
+    raise AssertionError(f"unexpected body schema {schema}")
+
+
+def _variants(
+    document: dict[str, Any], operation: dict[str, Any], fleet: Fleet, serial: int = 0
+) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """(body, query) pairs: everything filled, only what is required, no body."""
+    queries = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+    unknown = set(queries) - QUERY_VALUES_KEYS
+    assert not unknown, f"name a value for query parameter(s) {unknown}"
+    values = _query_values(fleet)
+    full_query = {q: values[q] for q in queries if values[q] is not None}
+    schema = _body_schema(document, operation)
+    if schema is None:
+        return [(None, full_query), (None, {})]
+    fields = set(schema.get("properties", {}))
+    unknown = fields - BODY_FIELD_KEYS
+    assert not unknown, f"name a value for body field(s) {unknown}"
+    body_values = _body_values(fleet, serial)
+    full = {f: body_values[f] for f in fields if body_values[f] is not None}
+    other_values = _body_values(fleet, serial + 1)
+    required = {f: other_values[f] for f in schema.get("required", [])}
+    variants: list[tuple[dict[str, Any] | None, dict[str, Any]]] = [
+        (full, full_query),
+        (required, {}),
+    ]
+    if not operation["requestBody"].get("required", False):
+        variants.append((None, {}))
+    return variants
+
+
+def _snapshot(client: TestClient, owner: TenantAccess, fleet: Fleet) -> list[Any]:
+    """Everything tenant A can see of its fleet (and its audit log)."""
+    paths = [
+        f"/tenants/{fleet.tenant_id}",
+        f"/products/{fleet.product_id}",
+        f"/device-groups?product_id={fleet.product_id}",
+        f"/devices/{fleet.device_id}",
+        "/devices",
+        "/tokens",
+        f"/operations/{fleet.operation_id}",
+        "/audit-events?limit=1000",
+    ]
+    snapshot = []
+    for path in paths:
+        response = client.get(f"{API}{path}", headers=owner.headers)
+        assert response.status_code == 200, (path, response.text)
+        snapshot.append(response.json())
+    return snapshot
+
+
+def _leaks(text: str, secrets: set[str], sent: str) -> set[str]:
+    """A's identifiers or names in a response that the caller did not send itself."""
+    return {secret for secret in secrets if secret in text and secret not in sent}
+
+
+def test_other_tenant_token_cannot_read_or_change_any_route(
+    client: TestClient, admin: TenantAccess, other_tenant: TenantAccess
+) -> None:
+    """Tenant B's administrator reaches none of tenant A's data through any route."""
+    fleet = build_fleet(client, admin, admin)
+    secrets = set(fleet.ids.values()) | {"Contoso", "Gateway", "fleet reader"}
+    before = _snapshot(client, admin, fleet)
+    document = client.get("/openapi.json").json()
+    path_values = _path_values(fleet)
+    failures: list[str] = []
+    walked = 0
+    for template, operations in sorted(document["paths"].items()):
+        if not template.startswith(f"{API}/"):
+            continue
+        for method, operation in sorted(operations.items()):
+            path_params = [
+                p["name"] for p in operation.get("parameters", []) if p["in"] == "path"
+            ]
+            missing = set(path_params) - set(path_values)
+            assert not missing, f"{template}: name a resource for {missing}"
+            path = template.format(**{name: path_values[name] for name in path_params})
+            allowed = OTHER_REFUSALS.get((method.upper(), template), {})
+            for body, query in _variants(document, operation, fleet, walked):
+                walked += 1
+                response = client.request(
+                    method.upper(),
+                    path,
+                    params=query,
+                    json=body,
+                    headers=other_tenant.headers,
+                )
+                where = f"{method.upper()} {template} body={body} query={query}"
+                status = response.status_code
+                refused = status in {403, 404} or (
+                    status in allowed and response.json().get("code") == allowed[status]
+                )
+                collection_ok = not path_params and 200 <= status < 300
+                if not (refused or collection_ok):
+                    failures.append(f"{where} -> {status} {response.text[:200]}")
+                leaked = _leaks(response.text, secrets, f"{path} {body} {query}")
+                if leaked:
+                    failures.append(f"{where} leaked {leaked}: {response.text[:200]}")
+    assert failures == []
+    assert walked >= 40, f"walked only {walked} calls: is the document complete?"
+    assert _snapshot(client, admin, fleet) == before
+
+
+@pytest.mark.parametrize("role", ["administrator", "contributor", "reader"])
+def test_other_tenant_cannot_see_a_single_resource_by_id(
+    client: TestClient, admin: TenantAccess, other_tenant: TenantAccess, role: str
+) -> None:
+    """Every GET by ID of an A resource is a 404 (or 403) for any role of tenant B."""
+    fleet = build_fleet(client, admin, admin)
+    created = client.post(
+        f"{API}/tokens", json={"name": role, "role": role}, headers=other_tenant.headers
+    )
+    headers = {"Authorization": f"Bearer {created.json()['token']}"}
+    for path in (
+        f"/tenants/{fleet.tenant_id}",
+        f"/products/{fleet.product_id}",
+        f"/device-groups/{fleet.group_id}",
+        f"/devices/{fleet.device_id}",
+        f"/operations/{fleet.operation_id}",
+    ):
+        response = client.get(f"{API}{path}", headers=headers)
+        assert response.status_code in {403, 404}, (path, response.text)
+    for path in ("/products", "/device-groups", "/devices", "/tenants"):
+        response = client.get(f"{API}{path}", headers=headers)
+        assert response.status_code == 200
+        assert not _leaks(response.text, set(fleet.ids.values()), path)
+
+
+def test_other_tenant_cannot_learn_names_exist_through_conflicts(
+    client: TestClient, admin: TenantAccess, other_tenant: TenantAccess
+) -> None:
+    """Names are unique per tenant: B reusing A's names is no conflict (no oracle)."""
+    build_fleet(client, admin, admin)
+    product = client.post(
+        f"{API}/products", json={"name": "Gateway"}, headers=other_tenant.headers
+    )
+    assert product.status_code == 201, product.text
+    token = client.post(
+        f"{API}/tokens", json={"name": "fleet reader"}, headers=other_tenant.headers
+    )
+    assert token.status_code == 201, token.text
+
+
+def test_every_api_route_requires_authentication(
+    client: TestClient, admin: TenantAccess
+) -> None:
+    """No token means 401 on every /api/v1 operation, whatever the input."""
+    fleet = build_fleet(client, admin, admin)
+    document = client.get("/openapi.json").json()
+    path_values = _path_values(fleet)
+    checked = 0
+    for template, operations in document["paths"].items():
+        if not template.startswith(f"{API}/"):
+            continue
+        for method, operation in operations.items():
+            path = template.format(**path_values)
+            for body, query in [
+                *_variants(document, operation, fleet),
+                ({"junk": "\x00"}, {}),
+            ]:
+                for headers in ({}, {"Authorization": "Bearer nonsense"}):
+                    response = client.request(
+                        method.upper(), path, params=query, json=body, headers=headers
+                    )
+                    assert response.status_code == 401, (method, template, body)
+                    assert response.json()["code"] == "unauthenticated"
+                    checked += 1
+    assert checked >= 100
+    assert _snapshot(client, admin, fleet)
