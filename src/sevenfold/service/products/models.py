@@ -7,6 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from sevenfold.service.db.base import Base, UtcDateTime
 
+NAME_KEY_LENGTH = 150
+"""A name is at most 50 characters; casefolding can triple that ("ß" -> "ss")."""
+
 
 class Product(Base):
     """One device model of a tenant; names unique case-insensitively per tenant."""
@@ -17,7 +20,7 @@ class Product(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(50))
-    name_key: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_LENGTH))
     description: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -32,7 +35,7 @@ class DeviceGroup(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
     name: Mapped[str] = mapped_column(String(50))
-    name_key: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_LENGTH))
     description: Mapped[str] = mapped_column(String(200))
     os_feed: Mapped[str] = mapped_column(String(16))
     update_policy: Mapped[str] = mapped_column(String(16))
