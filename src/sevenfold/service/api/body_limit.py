@@ -1,7 +1,10 @@
 """ASGI middleware that refuses oversized request bodies before reading them in full.
 
-A declared ``Content-Length`` over the limit is refused at once; a chunked body is
-counted as it streams and cut off as soon as it passes the limit.
+A declared ``Content-Length`` over the limit is refused at once. A body without one
+(chunked) is read ahead here, at most one message past the limit: if it passes the
+limit it is refused without reading the rest, otherwise it is replayed to the app.
+(Raising inside the app's ``receive`` is not enough: FastAPI turns any error while
+reading the body into a generic 400.)
 """
 
 import json
@@ -30,6 +33,12 @@ class BodyLimitMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             await self._refuse(send)
             return
+        if declared is None:
+            buffered = await self._read_ahead(receive)
+            if buffered is None:
+                await self._refuse(send)
+                return
+            receive = _replay(buffered, receive)
         received = 0
         response_started = False
 
@@ -54,6 +63,21 @@ class BodyLimitMiddleware:
             if not response_started:
                 await self._refuse(send)
 
+    async def _read_ahead(self, receive: Receive) -> list[Message] | None:
+        """Read a whole body of unknown length; None once it passes the limit."""
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages  # the client went away; let the app see that
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                return messages
+
     async def _refuse(self, send: Send) -> None:
         code = ProblemCode.BODY_TOO_LARGE
         body = json.dumps(
@@ -77,6 +101,18 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that yields the buffered messages first, then the real ones."""
+    pending = list(messages)
+
+    async def replaying_receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replaying_receive
 
 
 def _content_length(scope: Scope) -> int | None:
