@@ -126,6 +126,36 @@ def test_bulk_claim_moves_through_not_started_in_progress_complete(
         assert device(client, admin.headers, device_id)["status"] == "claimed"
 
 
+def test_crashed_runner_resumes_after_its_lease_expires(
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash after one batch: the next lease resumes, claiming nothing twice."""
+    crashed = threading.Event()
+    real_batch = operations._claim_batch
+
+    def crash_on_second_batch(*args: Any, **kwargs: Any) -> None:
+        if not crashed.is_set() and args[2].processed > 0:
+            crashed.set()
+            raise RuntimeError("simulated crash of the runner")
+        real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "_claim_batch", crash_on_second_batch)
+    device_ids = new_device_ids(150)  # two batches of the default 100
+    register(client, admin.headers, device_ids)
+    started = _start(client, admin.headers, {"device_ids": device_ids})
+    assert crashed.wait(timeout=30)
+    time.sleep(0.1)  # the lease has not expired: nobody takes the operation over
+    stuck = _show(client, admin.headers, started["id"])
+    assert (stuck["status"], stuck["processed"]) == ("in-progress", 100)
+    clock.advance(operations.LEASE_S + 1)
+    done = wait_for_operation(client, admin.headers, started["id"])
+    assert done["status"] == "complete"
+    assert done["counts"] == {"claimed": 150}
+
+
 def test_mixed_batch_completes_with_errors_and_per_device_results(
     client: TestClient, admin: TenantAccess, other_tenant: TenantAccess
 ) -> None:

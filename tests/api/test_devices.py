@@ -149,6 +149,19 @@ def test_claim_sets_tenant_status_and_time(
     assert claimed["revoked_at"] is None
 
 
+def test_contributor_may_claim_but_reader_may_not(
+    client: TestClient, admin: TenantAccess
+) -> None:
+    """Claiming is a write: contributors can, readers get 403 and change nothing."""
+    reader = token(client, admin.headers, role="reader")
+    contributor = token(client, admin.headers, role="contributor")
+    (device_id,) = new_device_ids(1)
+    register(client, admin.headers, [device_id])
+    refused = client.post(f"/api/v1/devices/{device_id}/claim", headers=reader)
+    assert_problem(refused, 403, "forbidden")
+    assert claim(client, contributor, device_id)["status"] == "claimed"
+
+
 def test_second_claim_by_same_tenant_is_a_conflict(
     client: TestClient, admin: TenantAccess, clock: ManualClock
 ) -> None:
