@@ -15,5 +15,6 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    # casefold() may triple a name's length ("ß" -> "ss"); names are <= 100.
+    name_key: Mapped[str] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

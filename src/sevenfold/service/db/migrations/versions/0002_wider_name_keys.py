@@ -1,7 +1,7 @@
-"""widen products/device_groups name_key: a casefolded name can be longer
+"""widen tenants/products/device_groups name_key: a casefolded name can be longer
 
 ``"ß".casefold() == "ss"``: a valid 50-character name could yield a key of up to
-150 characters (casefold expands a character to at most three), which PostgreSQL
+150 characters (a 100-character tenant name: 300) (casefold expands a character to at most three), which PostgreSQL
 refused with a 500. SQLite does not enforce VARCHAR lengths, so it needs no change
 (and rebuilding tables that others reference would be riskier than helpful).
 
@@ -20,18 +20,19 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_TABLES = ("products", "device_groups")
+# table -> (old length, new length): three times the longest name allowed.
+_TABLES = {"tenants": (100, 300), "products": (50, 150), "device_groups": (50, 150)}
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
-    for table in _TABLES:
+    for table, (old, new) in _TABLES.items():
         op.alter_column(
             table,
             "name_key",
-            existing_type=sa.String(length=50),
-            type_=sa.String(length=150),
+            existing_type=sa.String(length=old),
+            type_=sa.String(length=new),
             existing_nullable=False,
         )
 
@@ -39,11 +40,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
-    for table in _TABLES:
+    for table, (old, new) in _TABLES.items():
         op.alter_column(
             table,
             "name_key",
-            existing_type=sa.String(length=150),
-            type_=sa.String(length=50),
+            existing_type=sa.String(length=new),
+            type_=sa.String(length=old),
             existing_nullable=False,
         )
