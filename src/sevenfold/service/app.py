@@ -16,7 +16,7 @@ from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.service.api import health
 from sevenfold.service.api.body_limit import BodyLimitMiddleware
 from sevenfold.service.api.metrics import MetricsMiddleware, RequestMetrics
-from sevenfold.service.api.problems import install_problem_handlers
+from sevenfold.service.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from sevenfold.service.audit.router import router as audit_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
@@ -84,7 +84,7 @@ def create_app(
     app.state.metrics = RequestMetrics()
     install_problem_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     for router in (
         tenants_router,
         tokens_router,

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, ProblemCode
@@ -25,6 +26,35 @@ _HTTP_CODES = {
     413: ProblemCode.BODY_TOO_LARGE,
     422: ProblemCode.VALIDATION_ERROR,
 }
+
+
+class Problem(BaseModel):
+    """The RFC 9457 body of every error (documented in the OpenAPI document)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+
+
+_PROBLEM_CONTENT = {PROBLEM_CONTENT_TYPE: {"schema": Problem.model_json_schema()}}
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": _PROBLEM_CONTENT}
+    for status, description in (
+        (401, "No valid API token"),
+        (403, "The token's role does not allow this"),
+        (404, "Not found in the caller's tenant"),
+        (409, "Conflicts with the current state"),
+        (413, "Request body too large"),
+        (422, "Invalid request"),
+    )
+}
+"""The problem responses every operator route can return, for the OpenAPI document."""
 
 
 def problem_response(
