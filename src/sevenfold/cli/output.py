@@ -90,6 +90,28 @@ class Printer:
         else:
             click.echo(render_record(item, fields))
 
+    def record_with_secret(
+        self, item: dict[str, Any], fields: Sequence[Column], *, shown_once: str
+    ) -> None:
+        """Print a new object whose ``shown_once`` is a secret shown this once.
+
+        In a table the secret gets a line of its own on stdout, so it can be captured
+        (``| tail -1``) without the JSON format.
+        """
+        if self.format is OutputFormat.JSON:
+            click.echo(to_json(item))
+            return
+        self.record(item, fields)
+        self.note("Token (shown once; store it now):")
+        click.echo(item[shown_once])
+
+    def deleted(self, item: dict[str, Any]) -> None:
+        """Say that a named thing was deleted (JSON: its ID and name)."""
+        self.record(
+            {"id": item["id"], "name": item["name"], "deleted": True},
+            (Column("Deleted", "name"), Column("ID", "id")),
+        )
+
     def note(self, message: str) -> None:
         """A remark for people (stderr in every format, so stdout stays clean)."""
         click.echo(message, err=True)

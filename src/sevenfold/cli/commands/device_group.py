@@ -141,7 +141,4 @@ def delete_group(run: Invocation, device_group: str) -> None:
     """Delete a device group that has no devices."""
     group = find_device_group(run.client, device_group)
     run.client.call("DELETE", f"/device-groups/{group['id']}")
-    run.printer.record(
-        {"id": group["id"], "name": group["name"], "deleted": True},
-        (Column("Deleted", "name"), Column("ID", "id")),
-    )
+    run.printer.deleted(group)

@@ -85,7 +85,4 @@ def delete_product(run: Invocation, product: str) -> None:
     """Delete a product that has no devices, with its device groups."""
     found = find_product(run.client, product)
     run.client.call("DELETE", f"/products/{found['id']}")
-    run.printer.record(
-        {"id": found["id"], "name": found["name"], "deleted": True},
-        (Column("Deleted", "name"), Column("ID", "id")),
-    )
+    run.printer.deleted(found)

@@ -4,7 +4,7 @@ import click
 
 from sevenfold.cli.errors import InvalidInputError
 from sevenfold.cli.invocation import Invocation, operator_command
-from sevenfold.cli.output import Column, OutputFormat
+from sevenfold.cli.output import Column
 
 TENANT_COLUMNS = (
     Column("NAME", "name"),
@@ -29,12 +29,9 @@ def tenant_group() -> None:
 def create_tenant(run: Invocation, name: str) -> None:
     """Create a tenant and print its first administrator token (once)."""
     tenant = run.client.call("POST", "/tenants", json={"name": name})
-    if run.printer.format is OutputFormat.JSON:
-        run.printer.record(tenant, [])
-        return
-    run.printer.record(tenant, TENANT_FIELDS)
-    run.printer.note("Administrator token (shown once; store it now):")
-    click.echo(tenant["administrator_token"])
+    run.printer.record_with_secret(
+        tenant, TENANT_FIELDS, shown_once="administrator_token"
+    )
 
 
 @tenant_group.command("list")

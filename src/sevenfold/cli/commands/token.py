@@ -3,7 +3,7 @@
 import click
 
 from sevenfold.cli.invocation import Invocation, operator_command
-from sevenfold.cli.output import Column, OutputFormat
+from sevenfold.cli.output import Column
 from sevenfold.protocol.vocabulary import PlatformRole, Role
 
 TOKEN_COLUMNS = (
@@ -71,12 +71,7 @@ def create_token(
             "expires_in_days": expires_in_days,
         },
     )
-    if run.printer.format is OutputFormat.JSON:
-        run.printer.record(token, [])
-        return
-    run.printer.record(token, TOKEN_FIELDS)
-    run.printer.note("Token (shown once; store it now):")
-    click.echo(token["token"])
+    run.printer.record_with_secret(token, TOKEN_FIELDS, shown_once="token")
 
 
 @token_group.command("list")
