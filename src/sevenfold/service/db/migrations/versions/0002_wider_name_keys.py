@@ -2,8 +2,9 @@
 
 ``"ß".casefold() == "ss"``: casefold expands a character to at most three, so a
 valid 50-character name can yield a key of up to 150 characters (a 100-character
-tenant name: 300), which PostgreSQL refused with a 500. SQLite does not enforce VARCHAR lengths, so it needs no change
-(and rebuilding tables that others reference would be riskier than helpful).
+tenant name: 300), which PostgreSQL refused with a 500. SQLite does not enforce
+VARCHAR lengths, so it needs no change (and rebuilding tables that others reference
+would be riskier than helpful).
 
 Revision ID: 0002
 Revises: 0001
