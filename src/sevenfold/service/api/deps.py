@@ -2,11 +2,18 @@
 
 Every operator route declares exactly one of the ``Can*`` aliases below; the route
 table test walks the OpenAPI document to prove none is left unauthenticated.
+
+FastAPI runs a plain ``def`` dependency in the threadpool, and every trip there costs
+a thread hand-off on the request path. So the dependencies that do no I/O (the clock,
+the settings, creating a session, which connects lazily) are ``async def`` and run on
+the event loop; anything that touches the database (authentication, closing the
+session) still runs in a worker thread.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -25,18 +32,30 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session; uncommitted work is rolled back when the request ends."""
-    with app_state(request).session_factory() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield a session; uncommitted work is rolled back when the request ends.
+
+    Making the session does no I/O (it connects on first use). Closing it may roll
+    back and return a connection to the pool, so it runs in a worker thread, under a
+    limiter of its own (as FastAPI does for ``def`` generator dependencies): a close
+    never waits for a threadpool slot that requests waiting for a connection hold.
+    """
+    session = app_state(request).session_factory()
+    try:
         yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(
+                session.close, limiter=anyio.CapacityLimiter(1)
+            )
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """Return the injected clock."""
     return app_state(request).clock
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     """Return the settings the app was built with."""
     return app_state(request).settings
 

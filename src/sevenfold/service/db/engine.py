@@ -7,16 +7,33 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+# Connections kept open between requests. A request holds one from its first query
+# until its session closes; with fewer pooled than requests in flight, every request
+# over the pool size opens a connection and closes it again (a new PostgreSQL
+# backend, or a new SQLite handle that re-runs the pragmas with a cold page cache).
+# SQLite handles are cheap, so its pool covers FastAPI's whole threadpool (40);
+# PostgreSQL keeps the same ceiling of 30 connections as before, more of them pooled.
+SQLITE_POOL_SIZE, SQLITE_MAX_OVERFLOW = 40, 20
+POSTGRES_POOL_SIZE, POSTGRES_MAX_OVERFLOW = 20, 10
+
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_MAX_OVERFLOW,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+        pool_pre_ping=True,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

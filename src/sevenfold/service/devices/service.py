@@ -10,7 +10,7 @@ Invariants:
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,9 +192,16 @@ def list_devices(
     filters: DeviceFilter,
     after_id: str | None,
     limit: int,
-) -> Sequence[Device]:
-    """Return a page of the tenant's devices in device-ID order (keyset pagination)."""
-    query = select(Device).where(Device.tenant_id == principal.require_tenant())
+) -> Sequence[RowMapping]:
+    """Return a page of the tenant's devices in device-ID order (keyset pagination).
+
+    Each row maps every column of ``devices`` by name. A listing only reads, so it
+    skips the ORM's per-object bookkeeping (identity map, instance state), which
+    costs about as much as the query itself for a page of 100.
+    """
+    query = select(Device.__table__).where(
+        Device.tenant_id == principal.require_tenant()
+    )
     if filters.product_id is not None:
         query = query.where(Device.product_id == filters.product_id)
     if filters.device_group_id is not None:
@@ -203,7 +210,7 @@ def list_devices(
         query = query.where(Device.status == filters.status.value)
     if after_id is not None:
         query = query.where(Device.id > after_id)
-    return session.scalars(query.order_by(Device.id).limit(limit)).all()
+    return session.execute(query.order_by(Device.id).limit(limit)).mappings().all()
 
 
 def move_device(
