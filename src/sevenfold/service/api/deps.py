@@ -6,12 +6,13 @@ table test walks the OpenAPI document to prove none is left unauthenticated.
 FastAPI runs a plain ``def`` dependency in the threadpool, and every trip there costs
 a thread hand-off on the request path. So the dependencies that do no I/O (the clock,
 the settings, creating a session, which connects lazily) are ``async def`` and run on
-the event loop; anything that touches the database (authentication, closing the
-session) still runs in a worker thread.
+the event loop; anything that touches the database (authentication, closing a
+session that still holds a connection) still runs in a worker thread. Routes whose
+work is all database work hand it over in one call with :func:`run_in_session`.
 """
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -25,6 +26,8 @@ from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
 from sevenfold.service.tokens import service as token_service
 
+T = TypeVar("T")
+
 
 def app_state(request: Request) -> AppState:
     """Return the typed state the app factory stored."""
@@ -35,19 +38,43 @@ def app_state(request: Request) -> AppState:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """Yield a session; uncommitted work is rolled back when the request ends.
 
-    Making the session does no I/O (it connects on first use). Closing it may roll
-    back and return a connection to the pool, so it runs in a worker thread, under a
-    limiter of its own (as FastAPI does for ``def`` generator dependencies): a close
-    never waits for a threadpool slot that requests waiting for a connection hold.
+    Making the session does no I/O (it connects on first use). Closing a session
+    that is still in a transaction rolls back and returns its connection to the
+    pool, so that runs in a worker thread, under a limiter of its own (as FastAPI
+    does for ``def`` generator dependencies): a close never waits for a threadpool
+    slot held by requests that wait for a connection. A session with no transaction
+    (committed, or closed by :func:`run_in_session`) holds no connection, and closing
+    it does no I/O.
     """
     session = app_state(request).session_factory()
     try:
         yield session
     finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(
-                session.close, limiter=anyio.CapacityLimiter(1)
-            )
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    session.close, limiter=anyio.CapacityLimiter(1)
+                )
+        else:
+            session.close()
+
+
+async def run_in_session(session: Session, work: Callable[[], T]) -> T:
+    """Run a route's blocking database work in one worker-thread call.
+
+    The session is closed at the end of that same call, whether the work succeeded
+    or raised (so uncommitted work is rolled back, as with ``get_session``), and its
+    connection goes back to the pool at once; nothing is left for another thread
+    hand-off when the request ends.
+    """
+
+    def in_worker() -> T:
+        try:
+            return work()
+        finally:
+            session.close()
+
+    return await anyio.to_thread.run_sync(in_worker)
 
 
 async def get_clock(request: Request) -> Clock:

@@ -1,17 +1,18 @@
 """Routes for device registration (platform), claiming and device management.
 
 The two hot routes (claiming one device, listing devices) are ``async def`` and hand
-their whole database work to the threadpool in one call. A plain ``def`` route costs
-one more thread hand-off per request: FastAPI then also runs the response-model
-check in the threadpool, where here it only confirms the model the route just built.
+their whole database work, up to closing the session, to the threadpool in one call
+(``run_in_session``). A plain ``def`` route costs more thread hand-offs per request:
+FastAPI then also runs the response-model check in the threadpool (here it only
+confirms the model the route just built), and closes the session in another.
 """
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
@@ -24,6 +25,7 @@ from sevenfold.service.api.deps import (
     CanWrite,
     ClockDep,
     SessionDep,
+    run_in_session,
 )
 from sevenfold.service.api.pagination import decode_cursor, encode_cursor
 from sevenfold.service.api.params import Cursor, Limit, OptionalIdQuery
@@ -78,7 +80,7 @@ async def claim_device(
     body: ClaimIn | None = None,
 ) -> DeviceOut:
     """Claim a registered device into this tenant: once, irreversibly."""
-    return await run_in_threadpool(
+    work = partial(
         _claim,
         session,
         clock,
@@ -86,6 +88,7 @@ async def claim_device(
         device_id,
         body.device_group_id if body else None,
     )
+    return await run_in_session(session, work)
 
 
 def _claim(
@@ -119,9 +122,10 @@ async def list_devices(
     filters = service.DeviceFilter(
         product_id=product_id, device_group_id=device_group_id, status=status
     )
-    return await run_in_threadpool(
+    work = partial(
         _device_page, session, principal, filters, decode_cursor(cursor), limit
     )
+    return await run_in_session(session, work)
 
 
 def _device_page(
