@@ -101,6 +101,7 @@ def test_bulk_claim_from_stdin_reports_each_device_that_failed(cli: Cli) -> None
     result = cli("device", "claim", "--file", "-", *FAST_POLL, input=stdin)
     assert result.exit_code == 1
     assert "2 of 6 devices were not claimed" in first_line_error(result)
+    assert result.stderr.startswith("Claiming devices")  # the progress bar
     assert result.stdout.count("not-registered") == 2
     as_json = cli(
         "device", "claim", "--file", "-", *FAST_POLL, "-o", "json", input=stdin
