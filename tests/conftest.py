@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.service.app import create_app
+from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.settings import ServiceSettings
@@ -72,9 +73,14 @@ def database_url(
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> ServiceSettings:
-    """Settings for one test: its own data dir and database, fast job polling."""
+    """Settings for one test: its own data dir, database and KEK, fast job polling."""
+    kek_file = tmp_path / "kek" / "key-encryption-key"
+    create_key_encryption_key_file(kek_file)
     return ServiceSettings(
-        data_dir=tmp_path / "data", database_url=database_url, job_poll_interval_s=0.02
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        job_poll_interval_s=0.02,
+        key_encryption_key_file=kek_file,
     )
 
 

@@ -80,6 +80,7 @@ class Fleet:
     device_id: str
     token_id: str
     operation_id: str
+    ca_id: str
 
     @property
     def ids(self) -> dict[str, str]:
@@ -92,6 +93,7 @@ class Fleet:
             "device_id": self.device_id,
             "token_id": self.token_id,
             "operation_id": self.operation_id,
+            "ca_id": self.ca_id,
         }
 
 
@@ -137,6 +139,8 @@ def build_fleet(
     assert operation.status_code == 202, operation.text
     operation_id = operation.json()["id"]
     wait_for_operation(client, owner, operation_id)
+    cas = client.get(f"{API}/ca-certificates", headers=owner.headers)
+    assert cas.status_code == 200, cas.text
     return Fleet(
         tenant_id=owner.tenant_id,
         product_id=product_id,
@@ -145,6 +149,7 @@ def build_fleet(
         device_id=device_id,
         token_id=token["id"],
         operation_id=operation_id,
+        ca_id=cas.json()[0]["id"],
     )
 
 

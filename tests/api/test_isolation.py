@@ -18,7 +18,9 @@ from tests.conftest import TenantAccess
 
 # Body fields and query parameters, by name, filled with tenant A's identifiers where
 # they name a resource. ``None`` means "leave out".
-QUERY_VALUES_KEYS = {"product_id", "device_group_id", "status", "limit", "cursor"}
+QUERY_VALUES_KEYS = {
+    "product_id", "device_group_id", "status", "limit", "cursor", "format",
+}  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
     "device_group_id", "os_feed", "update_policy", "app_updates",
@@ -39,6 +41,7 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "device_id": fleet.device_id,
         "token_id": fleet.token_id,
         "operation_id": fleet.operation_id,
+        "ca_id": fleet.ca_id,
     }
 
 
@@ -49,6 +52,7 @@ def _query_values(fleet: Fleet) -> dict[str, Any]:
         "status": "claimed",
         "limit": 1000,
         "cursor": None,
+        "format": "der",
     }
 
 
@@ -117,12 +121,15 @@ def _snapshot(client: TestClient, owner: TenantAccess, fleet: Fleet) -> list[Any
         "/tokens",
         f"/operations/{fleet.operation_id}",
         "/audit-events?limit=1000",
+        "/ca-certificates",
+        f"/ca-certificates/{fleet.ca_id}",
     ]
     snapshot = []
     for path in paths:
         response = client.get(f"{API}{path}", headers=owner.headers)
         assert response.status_code == 200, (path, response.text)
-        snapshot.append(response.json())
+        is_json = response.headers["content-type"].startswith("application/json")
+        snapshot.append(response.json() if is_json else response.text)
     return snapshot
 
 
@@ -194,10 +201,19 @@ def test_other_tenant_cannot_see_a_single_resource_by_id(
         f"/device-groups/{fleet.group_id}",
         f"/devices/{fleet.device_id}",
         f"/operations/{fleet.operation_id}",
+        f"/ca-certificates/{fleet.ca_id}",
+        f"/ca-certificates/{fleet.ca_id}?format=der",
     ):
         response = client.get(f"{API}{path}", headers=headers)
         assert response.status_code in {403, 404}, (path, response.text)
-    for path in ("/products", "/device-groups", "/devices", "/tenants"):
+    for path in (
+        "/products",
+        "/device-groups",
+        "/devices",
+        "/tenants",
+        "/ca-certificates",
+        "/ca-certificates/chain",
+    ):
         response = client.get(f"{API}{path}", headers=headers)
         assert response.status_code == 200
         assert not _leaks(response.text, set(fleet.ids.values()), path)

@@ -29,6 +29,7 @@ import uvicorn
 
 from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.service.app import create_app
+from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.settings import ServiceSettings
@@ -140,6 +141,7 @@ def _initialize(settings: ServiceSettings, tenant_name: str) -> tuple[str, str, 
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
+    create_key_encryption_key_file(settings.effective_key_encryption_key_file)
     upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:

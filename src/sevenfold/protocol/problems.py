@@ -29,6 +29,7 @@ class ProblemCode(StrEnum):
     PRODUCT_NOT_EMPTY = "product-not-empty"
     WRONG_PRODUCT = "wrong-product"
     DATABASE_NOT_READY = "database-not-ready"
+    CA_UNAVAILABLE = "ca-unavailable"
     INTERNAL = "internal"
 
     @property
@@ -58,6 +59,7 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.PRODUCT_NOT_EMPTY: 409,
     ProblemCode.WRONG_PRODUCT: 409,
     ProblemCode.DATABASE_NOT_READY: 503,
+    ProblemCode.CA_UNAVAILABLE: 503,
     ProblemCode.INTERNAL: 500,
 }
 

@@ -18,6 +18,11 @@ from sevenfold.service.api.body_limit import BodyLimitMiddleware
 from sevenfold.service.api.metrics import MetricsMiddleware, RequestMetrics
 from sevenfold.service.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from sevenfold.service.audit.router import router as audit_router
+from sevenfold.service.ca.key_encryption_key import (
+    KeyEncryptionKey,
+    load_key_encryption_key,
+)
+from sevenfold.service.ca.router import router as ca_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
 from sevenfold.service.devices.router import router as devices_router
@@ -47,13 +52,18 @@ def create_app(
         clock: time source (the system clock unless a test or simulator injects one).
         engine: an existing engine to share; one is made from settings otherwise.
         run_operations: run the background operation runner in this process.
+
+    Raises:
+        KeyEncryptionKeyError: the key-encryption key file is unusable.
     """
+    key_encryption_key = _key_encryption_key(settings)
     engine = engine or make_engine(settings.effective_database_url)
     state = AppState(
         settings=settings,
         clock=clock or SystemClock(),
         engine=engine,
         session_factory=make_session_factory(engine),
+        key_encryption_key=key_encryption_key,
     )
 
     @contextlib.asynccontextmanager
@@ -92,6 +102,7 @@ def create_app(
         devices_router,
         operations_router,
         products_router,
+        ca_router,
     ):
         api.include_router(router)
     app.include_router(api)
@@ -100,3 +111,18 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _key_encryption_key(settings: ServiceSettings) -> KeyEncryptionKey | None:
+    """Load the KEK once; None when none is configured and the default file is absent.
+
+    Without a KEK the service runs but has no CA (its CA routes answer 503);
+    ``sevenfold serve`` refuses to start that way.
+
+    Raises:
+        KeyEncryptionKeyError: a configured file is missing, or a file is unsafe.
+    """
+    path = settings.effective_key_encryption_key_file
+    if settings.key_encryption_key_file is None and not path.exists():
+        return None
+    return load_key_encryption_key(path)

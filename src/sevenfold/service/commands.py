@@ -14,6 +14,11 @@ import uvicorn
 
 from sevenfold.protocol.clock import SystemClock
 from sevenfold.service.app import create_app
+from sevenfold.service.ca.key_encryption_key import (
+    KeyEncryptionKeyError,
+    create_key_encryption_key_file,
+    load_key_encryption_key,
+)
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status, upgrade
 from sevenfold.service.errors import ConflictError
@@ -76,9 +81,21 @@ def init_command(
     tenant_name: str,
     output: str,
 ) -> None:
-    """Create the database, the first tenant and its administrator token."""
+    """Create the database, the KEK file, the first tenant and its administrator token.
+
+    The key-encryption key file (which protects the tenant CAs' private keys) is made
+    with 32 random bytes, mode 0600, unless it already exists; an existing one must
+    be usable.
+    """
     settings = _settings(config_file, data_dir, database_url)
     _prepare_data_dir(settings)
+    kek_path = settings.effective_key_encryption_key_file
+    create_key_encryption_key_file(kek_path)
+    try:
+        load_key_encryption_key(kek_path)
+    except KeyEncryptionKeyError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(EXIT_NOT_READY)
     upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:
@@ -114,7 +131,7 @@ def serve_command(
     host: str | None,
     port: int | None,
 ) -> None:
-    """Run the security service."""
+    """Run the security service (needs the key-encryption key that init makes)."""
     try:
         settings = load_settings(
             config_file,
@@ -130,7 +147,12 @@ def serve_command(
     if not status.ready:
         click.echo(f"Error: {status.detail}", err=True)
         sys.exit(EXIT_NOT_READY)
-    app = create_app(settings, engine=engine)
+    try:
+        load_key_encryption_key(settings.effective_key_encryption_key_file)
+        app = create_app(settings, engine=engine)
+    except KeyEncryptionKeyError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(EXIT_NOT_READY)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 

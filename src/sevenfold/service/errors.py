@@ -6,7 +6,8 @@ ServiceError                         500 internal
 ├── PermissionDeniedError            403 forbidden
 ├── NotFoundError                    404 not-found (or a more precise code)
 ├── ConflictError                    409 conflict (or a more precise code)
-└── DatabaseNotReadyError            503 database-not-ready
+├── DatabaseNotReadyError            503 database-not-ready
+└── CaUnavailableError               503 ca-unavailable
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
@@ -69,3 +70,9 @@ class DatabaseNotReadyError(ServiceError):
     """The database is unreachable or not migrated to the code's revision."""
 
     default_code = ProblemCode.DATABASE_NOT_READY
+
+
+class CaUnavailableError(ServiceError):
+    """The tenant CA cannot be used: the service has no key-encryption key."""
+
+    default_code = ProblemCode.CA_UNAVAILABLE

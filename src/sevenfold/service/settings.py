@@ -32,6 +32,13 @@ class ServiceSettings(BaseSettings):
     job_poll_interval_s: float = Field(default=0.2, gt=0)
     bulk_claim_batch_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=100, ge=1, le=1000)
+    key_encryption_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "File with the 32-byte key (base64, mode 0600) that encrypts tenant CA "
+            "keys; data_dir/key-encryption-key when unset. No default key exists."
+        ),
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +58,13 @@ class ServiceSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'sevenfold.db'}"
+
+    @property
+    def effective_key_encryption_key_file(self) -> Path:
+        """Where the key-encryption key is read from (and ``init`` writes it)."""
+        if self.key_encryption_key_file is not None:
+            return self.key_encryption_key_file
+        return self.data_dir / "key-encryption-key"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> ServiceSettings:

@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sevenfold.protocol.clock import Clock
+from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.settings import ServiceSettings
 
 
@@ -17,3 +18,4 @@ class AppState:
     clock: Clock
     engine: Engine
     session_factory: sessionmaker[Session]
+    key_encryption_key: KeyEncryptionKey | None

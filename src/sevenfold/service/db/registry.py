@@ -3,6 +3,7 @@
 from sqlalchemy import MetaData
 
 from sevenfold.service.audit import models as audit_models
+from sevenfold.service.ca import models as ca_models
 from sevenfold.service.db.base import Base
 from sevenfold.service.devices import models as device_models
 from sevenfold.service.operations import models as operation_models
@@ -17,6 +18,7 @@ MODEL_MODULES = (
     product_models,
     device_models,
     operation_models,
+    ca_models,
 )
 
 

@@ -1,0 +1,1 @@
+"""The tenant CA domain: key-encryption key, router, schemas, models, service."""
