@@ -1,7 +1,16 @@
 """Errors raised by the crypto package.
 
 CryptoError
-└── InvalidDeviceIdError   the text is not a P-256 public key in device-ID form
+├── InvalidDeviceIdError            the text is not a P-256 public key in device-ID form
+├── DerDecodeError                  bytes are not the strict DER the decoder expects
+│   └── TcbInfoDecodeError          a tcg-dice-TcbInfo extension is malformed
+└── AttestationError                evidence or an Alias certificate is refused
+    ├── MalformedCertificateError       the Alias certificate is not usable
+    ├── UntrustedAliasCertificateError  not signed by the registered DeviceID key
+    ├── CertificateNotValidNowError     outside its validity period
+    ├── MeasurementsMismatchError       signed measurements differ from the TcbInfo
+    ├── EvidenceSignatureError          the Alias key did not sign the evidence
+    └── NonceMismatchError              not an answer to the challenge that was sent
 """
 
 
@@ -11,3 +20,39 @@ class CryptoError(Exception):
 
 class InvalidDeviceIdError(CryptoError, ValueError):
     """The text is not 128 hex characters naming a point on P-256."""
+
+
+class DerDecodeError(CryptoError, ValueError):
+    """The bytes are not well-formed DER of the expected shape."""
+
+
+class TcbInfoDecodeError(DerDecodeError):
+    """A DiceTcbInfo (TCG DICE Attestation Architecture) cannot be decoded."""
+
+
+class AttestationError(CryptoError):
+    """Evidence is refused; the device has not proven what it runs."""
+
+
+class MalformedCertificateError(AttestationError):
+    """The Alias certificate cannot be parsed or lacks what DICE requires of it."""
+
+
+class UntrustedAliasCertificateError(AttestationError):
+    """The Alias certificate is not signed by the registered DeviceID key."""
+
+
+class CertificateNotValidNowError(AttestationError):
+    """The Alias certificate has expired or is not yet valid."""
+
+
+class MeasurementsMismatchError(AttestationError):
+    """The measurements in the evidence differ from those the DeviceID certified."""
+
+
+class EvidenceSignatureError(AttestationError):
+    """The evidence signature was not made by the certified Alias key."""
+
+
+class NonceMismatchError(AttestationError):
+    """The evidence answers another challenge (a replay)."""
