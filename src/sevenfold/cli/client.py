@@ -78,6 +78,33 @@ class ServiceClient:
             CliError: the service answered with a problem (mapped by status).
             ServerError: a success answer that is not JSON.
         """
+        response = self._send(method, path, json=json, params=params)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as err:
+            raise ServerError(
+                f"{method} {path}: the service sent a body that is not JSON"
+            ) from err
+
+    def download(self, path: str, *, params: Mapping[str, Any] | None = None) -> bytes:
+        """GET a file (not JSON); return its bytes.
+
+        Raises:
+            UnreachableError: no answer.
+            CliError: the service answered with a problem.
+        """
+        return self._send("GET", path, json=None, params=params).content
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, Any] | None,
+    ) -> httpx.Response:
         query = {
             key: value for key, value in (params or {}).items() if value is not None
         }
@@ -89,14 +116,7 @@ class ServiceClient:
             ) from err
         if not response.is_success:
             raise _problem_error(response)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as err:
-            raise ServerError(
-                f"{method} {path}: the service sent a body that is not JSON"
-            ) from err
+        return response
 
     def pages(
         self, path: str, *, params: Mapping[str, Any] | None = None

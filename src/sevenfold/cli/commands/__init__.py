@@ -3,6 +3,7 @@
 import click
 
 from sevenfold.cli.commands.audit import audit_group
+from sevenfold.cli.commands.ca_certificate import ca_certificate_group
 from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_group import device_group_group
 from sevenfold.cli.commands.login import login_command, logout_command
@@ -19,4 +20,5 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     product_group,
     device_group_group,
     audit_group,
+    ca_certificate_group,
 )
