@@ -1,5 +1,6 @@
 """Evidence verification: each test is named after the attack it stops."""
 
+import contextlib
 import dataclasses
 import hashlib
 from datetime import timedelta
@@ -9,10 +10,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sevenfold.crypto.dice_chain import issue_alias_certificate, verify_alias_chain
 from sevenfold.crypto.dice_derivation import device_id_key
 from sevenfold.crypto.errors import (
+    AttestationError,
     CertificateNotValidNowError,
     EvidenceSignatureError,
     InvalidDeviceIdError,
@@ -164,3 +168,15 @@ def test_signed_bytes_separate_nonce_from_measurements() -> None:
     assert hashlib.sha256(signed_evidence_bytes(NONCE, software)).digest() == (
         hashlib.sha256(signed_evidence_bytes(NONCE, measurements())).digest()
     )
+
+
+@given(st.binary(max_size=600), st.integers(0, 10_000), st.integers(0, 255))
+def test_corrupted_alias_certificates_raise_only_attestation_errors(
+    prefix: bytes, position: int, value: int
+) -> None:
+    device = software_device()
+    corrupted = bytearray(device.alias_certificate)
+    corrupted[position % len(corrupted)] = value
+    for candidate in (bytes(corrupted), prefix):
+        with contextlib.suppress(AttestationError):
+            verify_alias_chain(candidate, device.device_id, NOW)

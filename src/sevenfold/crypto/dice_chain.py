@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
@@ -177,7 +177,10 @@ def verify_alias_chain(
         ) from err
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise CertificateNotValidNowError("the Alias certificate is not valid now")
-    alias_public_key = certificate.public_key()
+    try:
+        alias_public_key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise MalformedCertificateError("the Alias key cannot be read") from err
     if not isinstance(alias_public_key, ec.EllipticCurvePublicKey) or not isinstance(
         alias_public_key.curve, ec.SECP256R1
     ):
@@ -198,7 +201,7 @@ def _load(der: bytes) -> x509.Certificate:
         # Parsing is lazy: touch the fields the checks below rely on.
         _ = (certificate.signature_algorithm_oid, certificate.extensions)
         _ = certificate.not_valid_after_utc
-    except ValueError as err:
+    except (ValueError, x509.DuplicateExtension) as err:
         raise MalformedCertificateError(
             "the Alias certificate is not DER X.509"
         ) from err
