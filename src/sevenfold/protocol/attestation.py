@@ -7,6 +7,7 @@ bytes, ``signed_evidence_bytes``, so the encoding lives here, in the shared voca
 
 import struct
 from dataclasses import dataclass
+from enum import StrEnum
 
 SHA256_BYTES = 32
 MIN_NONCE_BYTES = 16
@@ -95,3 +96,60 @@ class Evidence:
     def signed_bytes(self) -> bytes:
         """Return the bytes ``signature`` covers."""
         return signed_evidence_bytes(self.nonce, self.measurements)
+
+
+ATTESTATION_NONCE_BYTES = 32
+"""The service's challenges are 32 random bytes, sent base64url without padding."""
+
+MAX_OS_VERSION_CHARS = 32
+
+ATTESTED_OS_VERSION_OID = "2.25.307093328261897403215799350938491972165"
+"""Private OID (a UUID arc, ITU-T X.667) of the device certificate extension that
+names the OS version the device attested to. Non-critical; its value is a DER
+UTF8String such as ``26.11.1`` (see :func:`encode_os_version`)."""
+
+
+def encode_os_version(version: str) -> bytes:
+    """Return the attested-OS-version extension value: a DER UTF8String.
+
+    Raises:
+        ValueError: the version is not 1 to 32 ASCII characters.
+    """
+    data = version.encode("ascii")
+    if not 0 < len(data) <= MAX_OS_VERSION_CHARS:
+        raise ValueError("an OS version is 1 to 32 ASCII characters")
+    return bytes((0x0C, len(data))) + data
+
+
+class MeasurementKind(StrEnum):
+    """What an approved measurement is a digest of."""
+
+    OS = "os"
+    AGENT = "agent"
+    APP = "app"
+
+
+class AttestationFailure(StrEnum):
+    """Why the service refused a device's attestation (the problem's ``reason``).
+
+    Stable: devices and operators may rely on these values.
+    """
+
+    UNKNOWN_DEVICE = "unknown-device"
+    UNKNOWN_NONCE = "unknown-nonce"
+    NONCE_EXPIRED = "nonce-expired"
+    NONCE_USED = "nonce-used"
+    BAD_CHAIN = "bad-chain"
+    BAD_SIGNATURE = "bad-signature"
+    MEASUREMENT_MISMATCH = "measurement-mismatch"
+    NOT_CLAIMED = "not-claimed"
+    REVOKED = "revoked"
+    UNAPPROVED_SOFTWARE = "unapproved-software"
+    CA_UNAVAILABLE = "ca-unavailable"
+
+
+class AttestationOutcome(StrEnum):
+    """The result of one attestation attempt."""
+
+    CERTIFIED = "certified"
+    REFUSED = "refused"

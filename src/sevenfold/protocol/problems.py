@@ -30,6 +30,8 @@ class ProblemCode(StrEnum):
     WRONG_PRODUCT = "wrong-product"
     DATABASE_NOT_READY = "database-not-ready"
     CA_UNAVAILABLE = "ca-unavailable"
+    ATTESTATION_FAILED = "attestation-failed"
+    AUTHORIZATION_NOT_ACCEPTED = "authorization-not-accepted"
     INTERNAL = "internal"
 
     @property
@@ -60,6 +62,8 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.WRONG_PRODUCT: 409,
     ProblemCode.DATABASE_NOT_READY: 503,
     ProblemCode.CA_UNAVAILABLE: 503,
+    ProblemCode.ATTESTATION_FAILED: 403,
+    ProblemCode.AUTHORIZATION_NOT_ACCEPTED: 400,
     ProblemCode.INTERNAL: 500,
 }
 

@@ -17,6 +17,10 @@ from sevenfold.service.api import health
 from sevenfold.service.api.body_limit import BodyLimitMiddleware
 from sevenfold.service.api.metrics import MetricsMiddleware, RequestMetrics
 from sevenfold.service.api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from sevenfold.service.attestation.router import (
+    device_router as attestation_device_router,
+)
+from sevenfold.service.attestation.router import router as attestation_router
 from sevenfold.service.audit.router import router as audit_router
 from sevenfold.service.ca.key_encryption_key import (
     KeyEncryptionKey,
@@ -103,6 +107,8 @@ def create_app(
         operations_router,
         products_router,
         ca_router,
+        attestation_router,
+        attestation_device_router,
     ):
         api.include_router(router)
     app.include_router(api)

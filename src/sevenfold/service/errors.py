@@ -7,7 +7,9 @@ ServiceError                         500 internal
 ├── NotFoundError                    404 not-found (or a more precise code)
 ├── ConflictError                    409 conflict (or a more precise code)
 ├── DatabaseNotReadyError            503 database-not-ready
-└── CaUnavailableError               503 ca-unavailable
+├── CaUnavailableError               503 ca-unavailable
+├── AttestationFailedError           403 attestation-failed (with a ``reason``)
+└── AuthorizationNotAcceptedError    400 authorization-not-accepted
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
@@ -76,3 +78,19 @@ class CaUnavailableError(ServiceError):
     """The tenant CA cannot be used: the service has no key-encryption key."""
 
     default_code = ProblemCode.CA_UNAVAILABLE
+
+
+class AttestationFailedError(ServiceError):
+    """A device's attestation was refused; ``reason`` says which check failed."""
+
+    default_code = ProblemCode.ATTESTATION_FAILED
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, extra={"reason": reason})
+        self.reason = reason
+
+
+class AuthorizationNotAcceptedError(ServiceError):
+    """A device route was sent an Authorization header; tokens never go there."""
+
+    default_code = ProblemCode.AUTHORIZATION_NOT_ACCEPTED

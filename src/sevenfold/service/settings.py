@@ -32,6 +32,13 @@ class ServiceSettings(BaseSettings):
     job_poll_interval_s: float = Field(default=0.2, gt=0)
     bulk_claim_batch_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=100, ge=1, le=1000)
+    attestation_nonce_lifetime_s: int = Field(default=60, ge=5, le=3600)
+    attestation_nonces_per_device: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Outstanding nonces kept per device; the oldest is dropped.",
+    )
     key_encryption_key_file: Path | None = Field(
         default=None,
         description=(

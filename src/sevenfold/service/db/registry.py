@@ -2,6 +2,7 @@
 
 from sqlalchemy import MetaData
 
+from sevenfold.service.attestation import models as attestation_models
 from sevenfold.service.audit import models as audit_models
 from sevenfold.service.ca import models as ca_models
 from sevenfold.service.db.base import Base
@@ -19,6 +20,7 @@ MODEL_MODULES = (
     device_models,
     operation_models,
     ca_models,
+    attestation_models,
 )
 
 

@@ -1,0 +1,1 @@
+"""Attestation: approved measurements per product, nonces, evidence, certificates."""
