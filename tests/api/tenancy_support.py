@@ -81,6 +81,7 @@ class Fleet:
     token_id: str
     operation_id: str
     ca_id: str
+    measurement_id: str
 
     @property
     def ids(self) -> dict[str, str]:
@@ -94,6 +95,7 @@ class Fleet:
             "token_id": self.token_id,
             "operation_id": self.operation_id,
             "ca_id": self.ca_id,
+            "measurement_id": self.measurement_id,
         }
 
 
@@ -141,6 +143,12 @@ def build_fleet(
     wait_for_operation(client, owner, operation_id)
     cas = client.get(f"{API}/ca-certificates", headers=owner.headers)
     assert cas.status_code == 200, cas.text
+    measurement = client.post(
+        f"{API}/products/{product_id}/approved-measurements",
+        json={"kind": "os", "sha256": "ab" * 32, "version": "26.11", "label": "OS"},
+        headers=owner.headers,
+    )
+    assert measurement.status_code == 201, measurement.text
     return Fleet(
         tenant_id=owner.tenant_id,
         product_id=product_id,
@@ -150,6 +158,7 @@ def build_fleet(
         token_id=token["id"],
         operation_id=operation_id,
         ca_id=cas.json()[0]["id"],
+        measurement_id=measurement.json()["id"],
     )
 
 

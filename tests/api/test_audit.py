@@ -143,6 +143,21 @@ def test_every_mutating_call_is_audited_with_who_what_when_and_where(
     run.expect("device.bulk-claim", operation["id"])
     wait_for_operation(client, admin, operation["id"])
     run.expect("device.claim", bulk_id)
+    approved = run.call(
+        "approved-measurement.create",
+        "POST",
+        f"/products/{product['id']}/approved-measurements",
+        admin,
+        json={"kind": "os", "sha256": "ab" * 32, "version": "26.11"},
+    ).json()
+    run.expect("approved-measurement.create", approved["id"])
+    run.call(
+        "approved-measurement.delete",
+        "DELETE",
+        f"/products/{product['id']}/approved-measurements/{approved['id']}",
+        admin,
+    )
+    run.expect("approved-measurement.delete", approved["id"])
     run.call("device-group.delete", "DELETE", f"/device-groups/{group['id']}", admin)
     run.expect("device-group.delete", group["id"])
     second = run.call(

@@ -23,8 +23,12 @@ QUERY_VALUES_KEYS = {
 }  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
-    "device_group_id", "os_feed", "update_policy", "app_updates",
+    "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
+    "version", "label",
 }  # fmt: skip
+DEVICE_ROUTES = f"{API}/device/"
+"""Device-facing routes: no API token is accepted there, so a tenant's token (any
+tenant's) must be refused before anything else happens."""
 
 # Refusals other than 403/404 that reveal nothing of tenant A: a claim is first come,
 # so claiming A's device says only that the ID is taken (by whom is not said).
@@ -42,6 +46,7 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "token_id": fleet.token_id,
         "operation_id": fleet.operation_id,
         "ca_id": fleet.ca_id,
+        "measurement_id": fleet.measurement_id,
     }
 
 
@@ -68,6 +73,10 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "os_feed": "retail-eval",
         "update_policy": "no-updates",
         "app_updates": False,
+        "kind": "app",
+        "sha256": f"{serial:064x}",
+        "version": None,
+        "label": "approved by B",
     }
 
 
@@ -123,6 +132,8 @@ def _snapshot(client: TestClient, owner: TenantAccess, fleet: Fleet) -> list[Any
         "/audit-events?limit=1000",
         "/ca-certificates",
         f"/ca-certificates/{fleet.ca_id}",
+        f"/products/{fleet.product_id}/approved-measurements",
+        f"/devices/{fleet.device_id}/attestations",
     ]
     snapshot = []
     for path in paths:
@@ -131,6 +142,25 @@ def _snapshot(client: TestClient, owner: TenantAccess, fleet: Fleet) -> list[Any
         is_json = response.headers["content-type"].startswith("application/json")
         snapshot.append(response.json() if is_json else response.text)
     return snapshot
+
+
+def _device_route_refuses(
+    client: TestClient,
+    method: str,
+    path: str,
+    caller: TenantAccess,
+    fleet: Fleet,
+) -> list[str]:
+    """A tenant token on a device route: refused as a credential, whatever the body."""
+    failures = []
+    for body in (None, {"device_id": fleet.device_id}, {"junk": 1}):
+        response = client.request(
+            method.upper(), path, json=body, headers=caller.headers
+        )
+        code = response.json().get("code")
+        if response.status_code != 400 or code != "authorization-not-accepted":
+            failures.append(f"{method} {path} {body} -> {response.status_code} {code}")
+    return failures
 
 
 def _leaks(text: str, secrets: set[str], sent: str) -> set[str]:
@@ -159,6 +189,12 @@ def test_other_tenant_token_cannot_read_or_change_any_route(
             missing = set(path_params) - set(path_values)
             assert not missing, f"{template}: name a resource for {missing}"
             path = template.format(**{name: path_values[name] for name in path_params})
+            if template.startswith(DEVICE_ROUTES):
+                walked += 1
+                failures.extend(
+                    _device_route_refuses(client, method, path, other_tenant, fleet)
+                )
+                continue
             allowed = OTHER_REFUSALS.get((method.upper(), template), {})
             for body, query in _variants(document, operation, fleet, walked):
                 walked += 1
@@ -247,6 +283,13 @@ def test_every_api_route_requires_authentication(
             continue
         for method, operation in operations.items():
             path = template.format(**path_values)
+            if template.startswith(DEVICE_ROUTES):
+                # No token is how devices call; any token at all is refused.
+                failures = _device_route_refuses(
+                    client, method, path, TenantAccess("", "nonsense"), fleet
+                )
+                assert failures == []
+                continue
             for body, query in [
                 *_variants(document, operation, fleet),
                 ({"junk": "\x00"}, {}),
