@@ -10,7 +10,12 @@ CryptoError
     ├── CertificateNotValidNowError     outside its validity period
     ├── MeasurementsMismatchError       signed measurements differ from the TcbInfo
     ├── EvidenceSignatureError          the Alias key did not sign the evidence
-    └── NonceMismatchError              not an answer to the challenge that was sent
+    ├── NonceMismatchError              not an answer to the challenge that was sent
+    ├── UnboundAttestationKeyError      the TPM AK is not vouched for by the DeviceID
+    ├── MalformedQuoteError             a TPMS_ATTEST or AK public key is unparsable
+    ├── NotAQuoteError                  not a TPM-generated PCR quote (magic, type)
+    ├── QuoteSignatureError             the AK did not sign the quote
+    └── PcrMismatchError                quoted PCRs differ from the measurements' replay
 """
 
 
@@ -56,3 +61,23 @@ class EvidenceSignatureError(AttestationError):
 
 class NonceMismatchError(AttestationError):
     """The evidence answers another challenge (a replay)."""
+
+
+class UnboundAttestationKeyError(AttestationError):
+    """The TPM attestation key is not vouched for by the registered DeviceID key."""
+
+
+class MalformedQuoteError(AttestationError):
+    """A TPMS_ATTEST or an attestation public key cannot be parsed."""
+
+
+class NotAQuoteError(AttestationError):
+    """The structure is not TPM-generated (magic) or not a PCR quote (type)."""
+
+
+class QuoteSignatureError(AttestationError):
+    """The quote signature was not made by the attestation key."""
+
+
+class PcrMismatchError(AttestationError):
+    """The quoted PCRs differ from the replay of the reported measurements."""
