@@ -24,7 +24,7 @@ from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.crypto.dice_derivation import alias_key, device_id_key
 from sevenfold.crypto.errors import CertificateNotValidNowError
 from sevenfold.crypto.evidence import verify_evidence
-from sevenfold.protocol.attestation import EVIDENCE_DOMAIN, Measurements
+from sevenfold.protocol.attestation import EVIDENCE_DOMAIN, Evidence, Measurements
 from sevenfold.protocol.clock import ManualClock
 from tests.support.dice import NONCE, measurements
 
@@ -148,7 +148,7 @@ def test_devices_with_different_uds_have_different_ids(
 def test_evidence_verifies_against_the_device_id(
     state_dir: Path, clock: ManualClock
 ) -> None:
-    store: KeyStore = _open(state_dir, clock)
+    store: KeyStore[Evidence] = _open(state_dir, clock)
     evidence = store.evidence(NONCE, SOFTWARE)
     attested = verify_evidence(
         evidence,

@@ -7,7 +7,11 @@ TrustedCoreError
     ├── UdsInsecureError          the secret's file is not private to its owner
     ├── UdsCorruptError           the secret's file does not hold a 32-byte secret
     ├── MeasurementsChangedError  evidence asked for software the keys were not made for
-    └── ReservedMessageError      ``sign`` was asked to sign what only evidence may
+    ├── ReservedMessageError      ``sign`` was asked to sign what only evidence may
+    ├── TpmError                  the TPM cannot be reached or refused a command
+    ├── TpmKeysMissingError       no TPM keys have been created in the state directory
+    ├── TpmKeysExistError         TPM keys exist; the identity is never replaced
+    └── TpmKeysCorruptError       a saved key cannot be read or loaded into this TPM
 """
 
 
@@ -41,3 +45,19 @@ class MeasurementsChangedError(KeyStoreError):
 
 class ReservedMessageError(KeyStoreError):
     """Data in the evidence domain is signed only by ``evidence``, never by ``sign``."""
+
+
+class TpmError(KeyStoreError):
+    """The TPM cannot be reached through its TCTI or refused a command."""
+
+
+class TpmKeysMissingError(KeyStoreError):
+    """The state directory holds no TPM key blobs; run ``TpmKeyStore.create``."""
+
+
+class TpmKeysExistError(KeyStoreError):
+    """TPM keys already exist; replacing them would lose the device identity."""
+
+
+class TpmKeysCorruptError(KeyStoreError):
+    """A saved key blob is malformed or was wrapped by another TPM."""

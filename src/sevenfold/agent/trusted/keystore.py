@@ -1,17 +1,24 @@
 """The one interface the rest of the agent has to its device keys.
 
-Backends (the software DICE emulation today) implement ``KeyStore``; none of its
-members returns private key material.
+Backends (``dice``, software-emulated DICE, and ``tpm``, a TPM 2.0) implement
+``KeyStore``; none of its members returns private key material. Each backend returns
+its own kind of evidence, ``Evidence`` (an Alias certificate) or ``TpmEvidence`` (a
+TPM quote), so ``KeyStore`` is generic in it: ``KeyStore[Evidence]`` for the
+``dice`` backend, ``KeyStore[TpmEvidence]`` for ``tpm``, and
+``KeyStore[Evidence | TpmEvidence]`` for code that takes either.
 """
 
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sevenfold.protocol.attestation import Evidence, Measurements
+from sevenfold.protocol.tpm_evidence import TpmEvidence
+
+EvidenceT_co = TypeVar("EvidenceT_co", bound=Evidence | TpmEvidence, covariant=True)
 
 
-class KeyStore(Protocol):
+class KeyStore(Protocol[EvidenceT_co]):
     """Signs with the device's keys without handing them out."""
 
     @property
@@ -20,13 +27,13 @@ class KeyStore(Protocol):
         ...
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
-        """Return the public key that verifies ``sign`` (the DICE Alias key)."""
+        """Return the public key that verifies ``sign`` (DICE Alias or TPM identity)."""
         ...
 
     def sign(self, data: bytes) -> bytes:
         """Return an ECDSA P-256 SHA-256 signature (DER) over ``data``."""
         ...
 
-    def evidence(self, nonce: bytes, measurements: Measurements) -> Evidence:
+    def evidence(self, nonce: bytes, measurements: Measurements) -> EvidenceT_co:
         """Return signed evidence that this device runs ``measurements``."""
         ...
