@@ -8,8 +8,11 @@ from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_group import device_group_group
 from sevenfold.cli.commands.login import login_command, logout_command
 from sevenfold.cli.commands.product import product_group
+from sevenfold.cli.commands.product_measurement import measurement_group
 from sevenfold.cli.commands.tenant import tenant_group
 from sevenfold.cli.commands.token import token_group
+
+product_group.add_command(measurement_group)
 
 OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     login_command,
