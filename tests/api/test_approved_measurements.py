@@ -1,6 +1,7 @@
 """Approved measurements (operator API), attestation over real HTTP with a real DICE
 key store, and garbage evidence that must never reach a server error."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,22 @@ def test_garbage_evidence_never_gets_a_server_error(
     submit()
     asked = client.post(NONCES, json={"device_id": "zz"})
     assert_problem(asked, 422, "validation-error")
+
+
+def test_racing_replays_of_one_nonce_certify_once(
+    live_url: str, admin: TenantAccess, clock: ManualClock, client: TestClient
+) -> None:
+    """Eight concurrent submissions of the same evidence: exactly one certificate."""
+    attester = enrolled(client, admin, clock)
+    body = evidence_body(
+        attester.device_id,
+        attester.device.evidence(nonce_for(client, attester.device_id)),
+    )
+
+    def submit(_: int) -> int:
+        with httpx.Client(base_url=live_url) as device:
+            return device.post(EVIDENCE, json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(submit, range(8)))
+    assert statuses == [200] + [403] * 7
