@@ -135,6 +135,21 @@ def test_garbage_alias_certificate_is_refused() -> None:
             _verify(evidence, device.device_id)
 
 
+def test_alias_certificate_with_a_negative_serial_is_refused() -> None:
+    """RFC 5280 wants a positive serial; cryptography only warns, we refuse."""
+    device = software_device()
+    der = bytearray(device.alias_certificate)
+    certificate = x509.load_der_x509_certificate(device.alias_certificate)
+    encoded = certificate.serial_number.to_bytes(
+        (certificate.serial_number.bit_length() + 8) // 8, "big"
+    )
+    start = der.index(bytes([0x02, len(encoded)]) + encoded) + 2
+    der[start] |= 0x80  # the same length, now a negative INTEGER
+    evidence = dataclasses.replace(device.evidence(), alias_certificate=bytes(der))
+    with pytest.raises(MalformedCertificateError):
+        _verify(evidence, device.device_id)
+
+
 def test_alias_certificate_without_measurements_is_refused() -> None:
     device = software_device(uds=b"\x05" * 32)
     identity = device_id_key(b"\x05" * 32)

@@ -7,6 +7,7 @@ The DeviceID key has no certificate of its own here: its public key is the devic
 registered with the service, so that registration is the trust anchor.
 """
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from sevenfold.crypto.device_ids import device_id_of, public_key_of
@@ -197,11 +199,15 @@ def verify_alias_chain(
 
 def _load(der: bytes) -> x509.Certificate:
     try:
-        certificate = x509.load_der_x509_certificate(der)
-        # Parsing is lazy: touch the fields the checks below rely on.
-        _ = (certificate.signature_algorithm_oid, certificate.extensions)
-        _ = certificate.not_valid_after_utc
-    except (ValueError, x509.DuplicateExtension) as err:
+        with warnings.catch_warnings():
+            # cryptography only warns about a serial that is zero or negative
+            # (RFC 5280 4.1.2.2 requires a positive one); we refuse such a certificate.
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(der)
+            # Parsing is lazy: touch the fields the checks below rely on.
+            _ = (certificate.signature_algorithm_oid, certificate.extensions)
+            _ = certificate.not_valid_after_utc
+    except (ValueError, x509.DuplicateExtension, CryptographyDeprecationWarning) as err:
         raise MalformedCertificateError(
             "the Alias certificate is not DER X.509"
         ) from err
