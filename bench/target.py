@@ -1,7 +1,8 @@
 """A Sevenfold service under benchmark: database, tenant, server process, fixtures.
 
-The tenant is bootstrapped exactly as ``sevenfold init`` does; everything after
-that (registration, product, claims) goes over HTTP through the simulator's client.
+The tenant is bootstrapped exactly as ``sevenfold init`` does (with a key-encryption
+key in the data directory, so the tenant CA can sign); everything after that
+(registration, product, claims) goes over HTTP through the simulator's client.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from pathlib import Path
 from bench.servers import server_process
 from sevenfold.protocol.clock import SystemClock
 from sevenfold.protocol.vocabulary import MAX_BULK_CLAIM_DEVICES, OperationStatus
+from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.tenants import service as tenant_service
@@ -25,10 +27,11 @@ GROUP_NAME = "Production"
 
 @dataclass(frozen=True, slots=True)
 class ServiceTarget:
-    """A running service and an administrator token of its one tenant."""
+    """A running service, an administrator token of its one tenant, its product."""
 
     base_url: str
     token: str
+    product_id: str
     group_id: str
 
     @property
@@ -61,6 +64,8 @@ def sevenfold_server(
 ) -> Iterator[ServiceTarget]:
     """Initialize the database, serve it in a child process, create a product."""
     token = _bootstrap(database_url, migrate=migrate)
+    # Where the service looks for its KEK by default (data_dir/key-encryption-key).
+    create_key_encryption_key_file(workdir / "key-encryption-key")
     arguments = [
         "sevenfold",
         "--database-url",
@@ -71,36 +76,49 @@ def sevenfold_server(
     with server_process(
         arguments, ready_path="/readyz", log_file=workdir / "server.log"
     ) as base_url:
-        group_id = asyncio.run(_product_group(base_url, token))
-        yield ServiceTarget(base_url=base_url, token=token, group_id=group_id)
+        product_id, group_id = asyncio.run(_product_group(base_url, token))
+        yield ServiceTarget(
+            base_url=base_url, token=token, product_id=product_id, group_id=group_id
+        )
 
 
-async def _product_group(base_url: str, token: str) -> str:
+async def _product_group(base_url: str, token: str) -> tuple[str, str]:
     async with OperatorClient(base_url, token) as client:
         product = await client.create_product("Bench Gateway")
         groups = await client.list_device_groups(product.id)
-    return next(group.id for group in groups if group.name == GROUP_NAME)
+    return product.id, next(group.id for group in groups if group.name == GROUP_NAME)
 
 
 def register(target: ServiceTarget, count: int) -> list[str]:
     """Register ``count`` fresh device identities; return their IDs."""
     device_ids = Fleet.create(count).device_ids
+    register_ids(target, device_ids)
+    return device_ids
+
+
+def register_ids(target: ServiceTarget, device_ids: list[str]) -> None:
+    """Register these device identities as the factory would."""
 
     async def go() -> None:
         async with target.client() as client:
             await client.register_devices(device_ids)
 
     asyncio.run(go())
-    return device_ids
 
 
 def register_and_claim(target: ServiceTarget, count: int) -> list[str]:
     """Register ``count`` devices and bulk-claim them into the target's group."""
     device_ids = register(target, count)
+    claim(target, device_ids)
+    return device_ids
+
+
+def claim(target: ServiceTarget, device_ids: list[str]) -> None:
+    """Bulk-claim registered devices into the target's group."""
 
     async def go() -> None:
         async with target.client() as client:
-            for start in range(0, count, MAX_BULK_CLAIM_DEVICES):
+            for start in range(0, len(device_ids), MAX_BULK_CLAIM_DEVICES):
                 batch = device_ids[start : start + MAX_BULK_CLAIM_DEVICES]
                 operation = await client.start_bulk_claim(batch, target.group_id)
                 done = await client.wait_for_operation(
@@ -110,4 +128,3 @@ def register_and_claim(target: ServiceTarget, count: int) -> list[str]:
                     raise RuntimeError(f"bulk claim ended {done.status.value}")
 
     asyncio.run(go())
-    return device_ids
