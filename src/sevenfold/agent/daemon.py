@@ -50,6 +50,7 @@ class Agent:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        on_record: Callable[[AgentState], None] | None = None,
     ) -> None:
         self._config = config
         self._keystore = keystore
@@ -61,6 +62,7 @@ class Agent:
         self._store = StateStore(config.state_dir)
         self._failures = 0
         self._state = AgentState(device_id=keystore.device_id)
+        self._on_record = on_record
 
     @property
     def state(self) -> AgentState:
@@ -145,6 +147,8 @@ class Agent:
         )
         self._store.write_state(state)
         self._state = state
+        if self._on_record is not None:
+            self._on_record(state)
 
     def _load_state(self) -> None:
         removed = self._store.remove_stale_temporaries()

@@ -3,6 +3,7 @@
 import click
 
 from sevenfold import __version__
+from sevenfold.agent.commands import agent_group
 from sevenfold.cli.commands import OPERATOR_COMMANDS
 from sevenfold.entry.demo import demo_command
 from sevenfold.service.commands import SERVICE_COMMANDS
@@ -17,6 +18,7 @@ def root() -> None:
 for _command in (*SERVICE_COMMANDS, *OPERATOR_COMMANDS):
     root.add_command(_command)
 root.add_command(demo_command)
+root.add_command(agent_group)
 
 
 def main() -> None:
