@@ -20,6 +20,7 @@ import httpx
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AttestationRefusedError,
+    ProxyAuthenticationError,
     ServiceUnreachableError,
     UnexpectedResponseError,
 )
@@ -159,6 +160,8 @@ class AttestationClient:
             raise AttestationRefusedError(
                 str(data.get("reason")), str(data.get("detail", ""))
             )
+        if response.status_code == httpx.codes.PROXY_AUTHENTICATION_REQUIRED:
+            raise ProxyAuthenticationError("the proxy refused the agent's credentials")
         if response.status_code in (502, 503, 504):
             raise ServiceUnreachableError(f"{path} answered {response.status_code}")
         code = data.get("code") if data is not None else None

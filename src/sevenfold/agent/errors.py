@@ -7,6 +7,7 @@ AgentError
 └── AttestationError            one attestation attempt failed
     ├── ServiceUnreachableError the service (or the proxy) did not answer in time
     ├── UnexpectedResponseError the service answered something the agent cannot use
+    ├── ProxyAuthenticationError the proxy refused the agent's credentials (407)
     └── AttestationRefusedError the service refused the evidence; ``reason`` says why
 """
 
@@ -43,6 +44,12 @@ class UnexpectedResponseError(AttestationError):
     """The service answered with a status or body the agent does not understand."""
 
     reason = "unexpected-response"
+
+
+class ProxyAuthenticationError(AttestationError):
+    """The proxy answered 407: no, or wrong, basic-auth credentials."""
+
+    reason = "proxy-authentication-failed"
 
 
 class AttestationRefusedError(AttestationError):
