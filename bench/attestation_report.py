@@ -38,8 +38,14 @@ def _ratio(per_s: float, ceiling: CryptoResult | None) -> str:
 
 
 def _http_notes(result: AttestResult) -> str:
+    per_attestation = (
+        f" ({result.server_cpu_s / result.attestations * 1000:.1f} ms each)"
+        if result.server_cpu_s is not None and result.attestations
+        else ""
+    )
     notes = [
-        f"server CPU {_pct(result.share(result.server_cpu_s))} of a core",
+        f"server CPU {_pct(result.share(result.server_cpu_s))} of a core"
+        + per_attestation,
         f"client CPU {_pct(result.share(result.client_cpu_s))} "
         f"(signing {_pct(result.share(result.client_sign_s))})",
     ]
