@@ -168,15 +168,13 @@ def run_command(output: str, **options: Any) -> None:
 
 def _config(options: dict[str, Any]) -> AgentConfig:
     proxy = None
+    user = options["proxy_user"]
     if options["proxy"]:
-        password = _proxy_password(options["proxy_password_file"])
-        user = options["proxy_user"]
-        proxy = ProxyConfig(
-            url=options["proxy"],
-            username=user,
-            password=password if user is not None else None,
-        )
-    elif options["proxy_user"] or options["proxy_password_file"]:
+        if options["proxy_password_file"] is not None and user is None:
+            raise AgentError("--proxy-password-file needs --proxy-user")
+        password = _proxy_password(options["proxy_password_file"]) if user else None
+        proxy = ProxyConfig(url=options["proxy"], username=user, password=password)
+    elif user or options["proxy_password_file"]:
         raise AgentError("--proxy-user and --proxy-password-file need --proxy")
     return AgentConfig(
         state_dir=options["state_dir"],

@@ -15,11 +15,15 @@ from typing import Protocol
 
 from sevenfold.agent.attestation_client import IssuedCertificate
 from sevenfold.agent.config import AgentConfig
-from sevenfold.agent.errors import AttestationError, StateCorruptError
+from sevenfold.agent.errors import (
+    AttestationError,
+    AttestationRefusedError,
+    StateCorruptError,
+)
 from sevenfold.agent.schedule import backoff_delay_s, renewal_delay_s
 from sevenfold.agent.state import AgentState, AttestationResult, StateStore
 from sevenfold.agent.trusted.keystore import KeyStore
-from sevenfold.protocol.attestation import AttestationFailure, Evidence, Measurements
+from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -112,7 +116,7 @@ class Agent:
 
     def _failed(self, err: AttestationError) -> float:
         self._failures += 1
-        refused = err.reason in {failure.value for failure in AttestationFailure}
+        refused = isinstance(err, AttestationRefusedError)
         result = AttestationResult.REFUSED if refused else AttestationResult.FAILED
         try:
             self._record(result, err.reason, self._clock.now(), None)
