@@ -14,6 +14,7 @@ or a DICE-capable SoC) is what keeps the UDS out of reach of the OS.
 
 import os
 import secrets
+import ssl
 import stat
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,6 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sevenfold.agent.trusted import tls_identity
 from sevenfold.agent.trusted.errors import (
     MeasurementsChangedError,
     ReservedMessageError,
@@ -55,10 +57,21 @@ def _signer(key: ec.EllipticCurvePrivateKey) -> Callable[[bytes], bytes]:
     return sign
 
 
+ContextMaker = Callable[[bytes, bytes | None], ssl.SSLContext]
+
+
+def _context_maker(key: ec.EllipticCurvePrivateKey) -> ContextMaker:
+    def make(certificate_pem: bytes, ca_pem: bytes | None) -> ssl.SSLContext:
+        return tls_identity.client_context(key, certificate_pem, ca_pem)
+
+    return make
+
+
 class DiceKeyStore:
     """A ``KeyStore`` backed by a software-emulated DICE UDS."""
 
     __slots__ = (
+        "__client_context",
         "__sign",
         "_alias_certificate",
         "_alias_public_key",
@@ -74,8 +87,10 @@ class DiceKeyStore:
         alias_public_key: ec.EllipticCurvePublicKey,
         alias_certificate: bytes,
         measurements: Measurements,
+        client_context: ContextMaker,
     ) -> None:
         self.__sign = signer
+        self.__client_context = client_context
         self._device_id = device_id
         self._alias_public_key = alias_public_key
         self._alias_certificate = alias_certificate
@@ -147,6 +162,7 @@ class DiceKeyStore:
             alias_public_key=alias.public_key(),
             alias_certificate=certificate,
             measurements=measurements,
+            client_context=_context_maker(alias),
         )
 
     @property
@@ -174,6 +190,24 @@ class DiceKeyStore:
         if data.startswith(EVIDENCE_DOMAIN):
             raise ReservedMessageError("evidence is signed by evidence() only")
         return self.__sign(data)
+
+    def client_ssl_context(
+        self, certificate_pem: bytes, ca_pem: bytes | None
+    ) -> ssl.SSLContext:
+        """Return a TLS client context that authenticates with the Alias key.
+
+        ``certificate_pem`` is the device certificate the service issued for the
+        Alias key (the agent's ``certificate.pem``); ``ca_pem`` is the bundle that
+        verifies the server, or ``None`` for the system's roots. The caller gets a
+        context, never the key: see ``tls_identity`` for how the key reaches OpenSSL
+        (through a 0600 file that exists for one call). Only this backend offers it:
+        a TPM key would need an OpenSSL provider, which Python's ``ssl`` cannot load.
+
+        Raises:
+            ClientCertificateError: the certificate is not for the Alias key, or
+                ``ca_pem`` holds no usable CA certificate.
+        """
+        return self.__client_context(certificate_pem, ca_pem)
 
     def evidence(self, nonce: bytes, measurements: Measurements) -> Evidence:
         """Return evidence for ``nonce`` signed by the Alias key.

@@ -8,6 +8,7 @@ TrustedCoreError
     ├── UdsCorruptError           the secret's file does not hold a 32-byte secret
     ├── MeasurementsChangedError  evidence asked for software the keys were not made for
     ├── ReservedMessageError      ``sign`` was asked to sign what only evidence may
+    ├── ClientCertificateError    a TLS client context cannot be built for a certificate
     ├── TpmError                  the TPM cannot be reached or refused a command
     ├── TpmKeysMissingError       no TPM keys have been created in the state directory
     ├── TpmKeysExistError         TPM keys exist; the identity is never replaced
@@ -45,6 +46,10 @@ class MeasurementsChangedError(KeyStoreError):
 
 class ReservedMessageError(KeyStoreError):
     """Data in the evidence domain is signed only by ``evidence``, never by ``sign``."""
+
+
+class ClientCertificateError(KeyStoreError):
+    """The certificate is not for this device's key, or the CA bundle is unusable."""
 
 
 class TpmError(KeyStoreError):
