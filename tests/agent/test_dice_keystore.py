@@ -221,6 +221,7 @@ def test_keystore_exposes_no_private_key(state_dir: Path, clock: ManualClock) ->
     store = _open(state_dir, clock)
     assert {n for n in dir(store) if not n.startswith("_")} == {
         "alias_certificate",
+        "client_ssl_context",
         "create",
         "device_id",
         "evidence",
