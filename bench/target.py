@@ -20,6 +20,7 @@ from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.tenants import service as tenant_service
 from sevenfold.sim.client import OperatorClient
 from sevenfold.sim.device import Fleet
+from sevenfold.sim.manufacturer import register_fleet
 
 CLAIM_TIMEOUT_S = 120.0
 GROUP_NAME = "Production"
@@ -97,11 +98,15 @@ def register(target: ServiceTarget, count: int) -> list[str]:
 
 
 def register_ids(target: ServiceTarget, device_ids: list[str]) -> None:
-    """Register these device identities as the factory would."""
+    """Register these device identities as the factory would.
+
+    The records are signed by a fresh manufacturer key that the (platform
+    administrator) token first trusts.
+    """
 
     async def go() -> None:
         async with target.client() as client:
-            await client.register_devices(device_ids)
+            await register_fleet(client, device_ids, clock=SystemClock())
 
     asyncio.run(go())
 

@@ -25,6 +25,7 @@ from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.tenants import service as tenant_service
 from tests.support.live_server import live_server
+from tests.support.manufacturer import trust_test_manufacturer_key
 from tests.support.postgres import PostgresServer, postgres_server
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -127,12 +128,17 @@ class TenantAccess:
 
 @pytest.fixture
 def admin(app: FastAPI, clock: ManualClock) -> TenantAccess:
-    """The first tenant's administrator (also platform administrator), as init makes."""
+    """The first tenant's administrator (also platform administrator), as init makes.
+
+    The database also trusts the test manufacturer key, so tests register devices
+    from records it signed (``tests.support.manufacturer``).
+    """
     factory = make_session_factory(app.state.sevenfold.engine)
     with factory() as session:
         tenant, token = tenant_service.bootstrap(
             session=session, clock=clock, tenant_name="Contoso"
         )
+        trust_test_manufacturer_key(session)
     return TenantAccess(tenant_id=tenant.id, token=token)
 
 

@@ -4,6 +4,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import TenantAccess
 from tests.support.devices import new_device_ids
+from tests.support.manufacturer import signed_records
 
 
 def test_ready_on_a_migrated_database(client: TestClient) -> None:
@@ -18,7 +19,7 @@ def test_register_claim_and_list(client: TestClient, admin: TenantAccess) -> Non
     (device_id,) = new_device_ids(1)
     response = client.post(
         "/api/v1/manufacturing/device-registrations",
-        json={"device_ids": [device_id]},
+        json={"records": signed_records([device_id])},
         headers=admin.headers,
     )
     assert response.json() == {"registered": 1, "already_registered": 0}

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 from tests.conftest import TenantAccess
 from tests.support.devices import new_device_ids
+from tests.support.manufacturer import signed_records
 
 API = "/api/v1"
 
@@ -106,7 +107,7 @@ def register_devices(
     device_ids = new_device_ids(count)
     response = client.post(
         f"{API}/manufacturing/device-registrations",
-        json={"device_ids": device_ids},
+        json={"records": signed_records(device_ids)},
         headers=platform.headers,
     )
     assert response.status_code == 200, response.text

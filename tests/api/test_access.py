@@ -17,6 +17,7 @@ from tests.api.tenancy_support import (
 )
 from tests.conftest import TenantAccess
 from tests.support.devices import new_device_ids
+from tests.support.manufacturer import signed_records
 
 UNAUTHENTICATED = "the API token is unknown, expired or revoked"
 
@@ -264,7 +265,7 @@ def test_tenant_administrator_cannot_create_tenants_nor_register_devices(
     assert_problem(tenant, 403, "forbidden")
     registration = client.post(
         f"{API}/manufacturing/device-registrations",
-        json={"device_ids": ["ab" * 64]},
+        json={"records": signed_records(new_device_ids(1))},
         headers=other_tenant.headers,
     )
     assert registration.status_code in {403, 422}
@@ -310,7 +311,7 @@ def test_manufacturer_token_registers_devices_but_reads_no_tenant_data(
     manufacturer = bearer(created["token"])
     registered = client.post(
         f"{API}/manufacturing/device-registrations",
-        json={"device_ids": new_device_ids(1)},
+        json={"records": signed_records(new_device_ids(1))},
         headers=manufacturer,
     )
     assert registered.status_code == 200

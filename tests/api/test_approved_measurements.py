@@ -27,6 +27,7 @@ from tests.api.attestation_support import (
 from tests.api.tenancy_support import access_with_role, assert_problem
 from tests.conftest import TenantAccess
 from tests.support.fleet import create_product
+from tests.support.manufacturer import signed_records
 
 
 def _path(product_id: str) -> str:
@@ -124,7 +125,7 @@ def test_a_real_dice_key_store_attests_over_http(
     ):
         registered = operator.post(
             f"{API}/manufacturing/device-registrations",
-            json={"device_ids": [store.device_id]},
+            json={"records": signed_records([store.device_id])},
         )
         assert registered.status_code == 200, registered.text
         product = operator.post(f"{API}/products", json={"name": "Gateway"}).json()

@@ -13,13 +13,21 @@ from sevenfold.service.app import create_app
 from sevenfold.service.settings import ServiceSettings
 from tests.api.tenancy_support import API, assert_problem, build_fleet
 from tests.conftest import TenantAccess
+from tests.support.devices import new_device_ids
 from tests.support.live_server import live_server
+from tests.support.manufacturer import signed_records
 
 SMALL_LIMIT = 4096
 
 # Every name-like field of every create route, as (path, body builder).
 NAME_ROUTES = ["products", "tenants", "tokens", "device-groups"]
 CONTROL_CHARACTERS = ["\x00", "\n", "\x1f"]
+
+
+def _bad_device_id() -> list[dict[str, Any]]:
+    """A signed record whose device ID is then replaced by one not on P-256."""
+    (record,) = signed_records(new_device_ids(1))
+    return [{**record, "device_id": "ab" * 64}]
 
 
 def _create(
@@ -79,8 +87,10 @@ def test_malformed_json_is_a_validation_problem(
         ("/device-claims", {"device_ids": "abc"}),
         ("/device-claims", {"device_ids": []}),
         ("/device-claims", {"device_ids": ["ab"] * 1001}),
-        ("/manufacturing/device-registrations", {"device_ids": ["ab" * 64]}),
-        ("/manufacturing/device-registrations", {"device_ids": ["zz" * 64]}),
+        ("/manufacturing/device-registrations", {"device_ids": new_device_ids(1)}),
+        ("/manufacturing/device-registrations", {"records": []}),
+        ("/manufacturing/device-registrations", {"records": [{"v": 1}]}),
+        ("/manufacturing/device-registrations", {"records": _bad_device_id()}),
     ],
 )
 def test_wrong_types_and_out_of_range_values_are_validation_problems(

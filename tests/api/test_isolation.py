@@ -11,10 +11,15 @@ nothing is added unexamined.
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+
+from sevenfold.crypto.registration import public_key_pem
 
 from tests.api.tenancy_support import API, Fleet, build_fleet
 from tests.conftest import TenantAccess
+from tests.support.devices import new_device_ids
+from tests.support.manufacturer import TEST_MANUFACTURER_KEY_ID, signed_records
 
 # Body fields and query parameters, by name, filled with tenant A's identifiers where
 # they name a resource. ``None`` means "leave out".
@@ -24,7 +29,7 @@ QUERY_VALUES_KEYS = {
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
     "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
-    "version", "label",
+    "version", "label", "records", "public_key_pem",
 }  # fmt: skip
 DEVICE_ROUTES = f"{API}/device/"
 """Device-facing routes: no API token is accepted there, so a tenant's token (any
@@ -47,6 +52,7 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "operation_id": fleet.operation_id,
         "ca_id": fleet.ca_id,
         "measurement_id": fleet.measurement_id,
+        "key_id": TEST_MANUFACTURER_KEY_ID,
     }
 
 
@@ -77,6 +83,8 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "sha256": f"{serial:064x}",
         "version": None,
         "label": "approved by B",
+        "records": signed_records(new_device_ids(1)),
+        "public_key_pem": public_key_pem(Ed25519PrivateKey.generate().public_key()),
     }
 
 

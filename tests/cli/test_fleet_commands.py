@@ -4,6 +4,7 @@ from pathlib import Path
 
 from tests.cli.conftest import Cli, first_line_error, login
 from tests.support.devices import new_device_ids
+from tests.support.manufacturer import records_jsonl
 
 DEVICE_KEYS = {
     "id",
@@ -20,6 +21,14 @@ FAST_POLL = ("--poll-interval-s", "0.05")
 def _ids_file(tmp_path: Path, device_ids: list[str], name: str = "ids.txt") -> Path:
     path = tmp_path / name
     path.write_text("# devices from the factory\n\n" + "\n".join(device_ids) + "\n")
+    return path
+
+
+def _records_file(
+    tmp_path: Path, device_ids: list[str], name: str = "records.jsonl"
+) -> Path:
+    path = tmp_path / name
+    path.write_text(records_jsonl(device_ids))
     return path
 
 
@@ -59,11 +68,14 @@ def test_register_claim_move_revoke_a_fleet(cli: Cli, tmp_path: Path) -> None:
     cli.ok("product", "create", "--name", "Gateway")
     device_ids = new_device_ids(25)
     ids_file = _ids_file(tmp_path, device_ids + device_ids[:3])  # duplicates once
-    assert cli.json("device", "register", "--file", str(ids_file)) == {
+    records = _records_file(tmp_path, device_ids + device_ids[:3])
+    assert cli.json("device", "register", "--file", str(records)) == {
         "registered": 25,
         "already_registered": 0,
     }
-    again = cli.json("device", "register", device_ids[0].upper())
+    again = cli.json(
+        "device", "register", "--file", "-", input=records_jsonl(device_ids[:1])
+    )
     assert again == {"registered": 0, "already_registered": 1}
 
     claim = cli.json(
@@ -95,7 +107,7 @@ def test_register_claim_move_revoke_a_fleet(cli: Cli, tmp_path: Path) -> None:
 def test_bulk_claim_from_stdin_reports_each_device_that_failed(cli: Cli) -> None:
     registered = new_device_ids(4)
     unregistered = new_device_ids(2)
-    cli.ok("device", "register", *registered)
+    cli.ok("device", "register", "--file", "-", input=records_jsonl(registered))
     cli.ok("device", "claim", registered[0])
     stdin = "\n".join(registered + unregistered)
     result = cli("device", "claim", "--file", "-", *FAST_POLL, input=stdin)
@@ -115,7 +127,7 @@ def test_bulk_claim_over_the_service_limit_runs_as_several_operations(
 ) -> None:
     device_ids = new_device_ids(1001)
     ids_file = _ids_file(tmp_path, device_ids)
-    cli.ok("device", "register", "--file", str(ids_file))
+    cli.ok("device", "register", "--file", str(_records_file(tmp_path, device_ids)))
     claim = cli.json("device", "claim", "--file", str(ids_file), *FAST_POLL)
     assert claim["status"] == "complete"
     assert claim["total"] == 1001
@@ -127,11 +139,20 @@ def test_a_malformed_line_names_its_line_and_sends_nothing(
     cli: Cli, tmp_path: Path
 ) -> None:
     (good,) = new_device_ids(1)
-    ids_file = _ids_file(tmp_path, [good, "f" * 128])
-    result = cli("device", "register", "--file", str(ids_file))
+    path = _records_file(tmp_path, [good])
+    path.write_text(path.read_text() + "\n" + '{"v": 1, "device_id": "ff"}\n')
+    result = cli("device", "register", "--file", str(path))
     assert result.exit_code == 2
-    assert "line 4: the device ID is not a P-256 public key" in first_line_error(result)
-    assert cli.json("device", "register", good)["registered"] == 1
+    assert "records.jsonl line 3: a record has exactly the fields" in (
+        first_line_error(result)
+    )
+    listed = cli.json("device", "list")
+    assert listed == []
+    good_line = records_jsonl([good])
+    assert cli.json("device", "register", "--file", "-", input=good_line) == {
+        "registered": 1,
+        "already_registered": 0,
+    }
 
 
 def test_tenants_and_tokens(cli: Cli, live_url: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.support.devices import new_device_ids
+from tests.support.manufacturer import signed_records
 
 Headers = dict[str, str]
 Json = dict[str, Any]
@@ -33,9 +34,12 @@ def assert_problem(response: Any, status: int, code: str) -> Json:
 
 
 def register(client: TestClient, headers: Headers, device_ids: list[str]) -> Json:
-    """Register device IDs with a platform credential; return the counts."""
+    """Register devices from records signed by the (trusted) test manufacturer key.
+
+    ``headers`` is a platform credential; returns the counts.
+    """
     response = client.post(
-        REGISTRATIONS, json={"device_ids": device_ids}, headers=headers
+        REGISTRATIONS, json={"records": signed_records(device_ids)}, headers=headers
     )
     assert response.status_code == 200, response.text
     body: Json = response.json()

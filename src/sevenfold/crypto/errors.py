@@ -4,18 +4,22 @@ CryptoError
 ├── InvalidDeviceIdError            the text is not a P-256 public key in device-ID form
 ├── DerDecodeError                  bytes are not the strict DER the decoder expects
 │   └── TcbInfoDecodeError          a tcg-dice-TcbInfo extension is malformed
-└── AttestationError                evidence or an Alias certificate is refused
-    ├── MalformedCertificateError       the Alias certificate is not usable
-    ├── UntrustedAliasCertificateError  not signed by the registered DeviceID key
-    ├── CertificateNotValidNowError     outside its validity period
-    ├── MeasurementsMismatchError       signed measurements differ from the TcbInfo
-    ├── EvidenceSignatureError          the Alias key did not sign the evidence
-    ├── NonceMismatchError              not an answer to the challenge that was sent
-    ├── UnboundAttestationKeyError      the TPM AK is not vouched for by the DeviceID
-    ├── MalformedQuoteError             a TPMS_ATTEST or AK public key is unparsable
-    ├── NotAQuoteError                  not a TPM-generated PCR quote (magic, type)
-    ├── QuoteSignatureError             the AK did not sign the quote
-    └── PcrMismatchError                quoted PCRs differ from the measurements' replay
+├── AttestationError                evidence or an Alias certificate is refused
+│   ├── MalformedCertificateError       the Alias certificate is not usable
+│   ├── UntrustedAliasCertificateError  not signed by the registered DeviceID key
+│   ├── CertificateNotValidNowError     outside its validity period
+│   ├── MeasurementsMismatchError       signed measurements differ from the TcbInfo
+│   ├── EvidenceSignatureError          the Alias key did not sign the evidence
+│   ├── NonceMismatchError              not an answer to the challenge that was sent
+│   ├── UnboundAttestationKeyError      the TPM AK is not vouched for by the DeviceID
+│   ├── MalformedQuoteError             a TPMS_ATTEST or AK public key is unparsable
+│   ├── NotAQuoteError                  not a TPM-generated PCR quote (magic, type)
+│   ├── QuoteSignatureError             the AK did not sign the quote
+│   └── PcrMismatchError                quoted PCRs differ from the measurements' replay
+├── RegistrationRecordError         a factory registration record is refused
+│   ├── UntrustedManufacturerKeyError   signed by a key the service does not trust
+│   └── RegistrationSignatureError      the signature does not verify (forged, altered)
+└── InvalidManufacturerKeyError     not an Ed25519 manufacturer key
 """
 
 
@@ -81,3 +85,25 @@ class QuoteSignatureError(AttestationError):
 
 class PcrMismatchError(AttestationError):
     """The quoted PCRs differ from the replay of the reported measurements."""
+
+
+class RegistrationRecordError(CryptoError):
+    """A registration record is refused; ``reason`` is a stable, client-safe word."""
+
+    reason = "invalid-record"
+
+
+class UntrustedManufacturerKeyError(RegistrationRecordError):
+    """The record names a manufacturer key the verifier does not trust."""
+
+    reason = "unknown-manufacturer-key"
+
+
+class RegistrationSignatureError(RegistrationRecordError):
+    """The trusted manufacturer key did not sign this record (forged or altered)."""
+
+    reason = "bad-signature"
+
+
+class InvalidManufacturerKeyError(CryptoError, ValueError):
+    """The text is not an Ed25519 public (or encrypted private) manufacturer key."""

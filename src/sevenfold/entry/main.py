@@ -4,6 +4,7 @@ import click
 
 from sevenfold import __version__
 from sevenfold.agent.commands import agent_group
+from sevenfold.agent.factory import factory_group
 from sevenfold.cli.commands import OPERATOR_COMMANDS
 from sevenfold.entry.demo import demo_command
 from sevenfold.service.commands import SERVICE_COMMANDS
@@ -19,6 +20,7 @@ for _command in (*SERVICE_COMMANDS, *OPERATOR_COMMANDS):
     root.add_command(_command)
 root.add_command(demo_command)
 root.add_command(agent_group)
+root.add_command(factory_group)
 
 
 def main() -> None:

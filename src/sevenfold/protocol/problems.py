@@ -32,6 +32,7 @@ class ProblemCode(StrEnum):
     CA_UNAVAILABLE = "ca-unavailable"
     ATTESTATION_FAILED = "attestation-failed"
     AUTHORIZATION_NOT_ACCEPTED = "authorization-not-accepted"
+    UNTRUSTED_REGISTRATION = "untrusted-registration"
     INTERNAL = "internal"
 
     @property
@@ -64,6 +65,7 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.CA_UNAVAILABLE: 503,
     ProblemCode.ATTESTATION_FAILED: 403,
     ProblemCode.AUTHORIZATION_NOT_ACCEPTED: 400,
+    ProblemCode.UNTRUSTED_REGISTRATION: 403,
     ProblemCode.INTERNAL: 500,
 }
 

@@ -31,6 +31,7 @@ from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
 from sevenfold.service.devices.router import router as devices_router
 from sevenfold.service.errors import DatabaseNotReadyError
+from sevenfold.service.manufacturing.router import router as manufacturing_router
 from sevenfold.service.operations.router import router as operations_router
 from sevenfold.service.operations.runner import OperationRunner
 from sevenfold.service.products.router import router as products_router
@@ -104,6 +105,7 @@ def create_app(
         tokens_router,
         audit_router,
         devices_router,
+        manufacturing_router,
         operations_router,
         products_router,
         ca_router,

@@ -9,7 +9,8 @@ ServiceError                         500 internal
 ├── DatabaseNotReadyError            503 database-not-ready
 ├── CaUnavailableError               503 ca-unavailable
 ├── AttestationFailedError           403 attestation-failed (with a ``reason``)
-└── AuthorizationNotAcceptedError    400 authorization-not-accepted
+├── AuthorizationNotAcceptedError    400 authorization-not-accepted
+└── UntrustedRegistrationError       403 untrusted-registration (``index``, ``reason``)
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
@@ -94,3 +95,18 @@ class AuthorizationNotAcceptedError(ServiceError):
     """A device route was sent an Authorization header; tokens never go there."""
 
     default_code = ProblemCode.AUTHORIZATION_NOT_ACCEPTED
+
+
+class UntrustedRegistrationError(ServiceError):
+    """A registration record is not vouched for by a trusted manufacturer key.
+
+    ``index`` is the position of the first refused record in the request; ``reason``
+    is ``unknown-manufacturer-key`` or ``bad-signature``. Nothing was registered.
+    """
+
+    default_code = ProblemCode.UNTRUSTED_REGISTRATION
+
+    def __init__(self, detail: str, *, index: int, reason: str) -> None:
+        super().__init__(detail, extra={"index": index, "reason": reason})
+        self.index = index
+        self.reason = reason

@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, code_from_type
-from sevenfold.protocol.vocabulary import MAX_BULK_CLAIM_DEVICES
+from sevenfold.protocol.registration import MAX_RECORDS_PER_REQUEST
 from sevenfold.sim.errors import (
     OperationTimeoutError,
     ServiceProblemError,
@@ -98,19 +98,29 @@ class OperatorClient:
     ) -> _Model:
         return model.model_validate(await self._call(method, path, **kwargs))
 
-    async def register_devices(self, device_ids: Sequence[str]) -> RegistrationRecord:
-        """Register identity keys as the factory would (platform credential).
+    async def trust_manufacturer_key(self, name: str, public_key_pem: str) -> Any:
+        """Trust a manufacturer public key (platform administrator credential)."""
+        return await self._call(
+            "POST",
+            "/manufacturing/trusted-keys",
+            json={"name": name, "public_key_pem": public_key_pem},
+        )
+
+    async def register_records(
+        self, records: Sequence[dict[str, Any]]
+    ) -> RegistrationRecord:
+        """Register devices from signed factory records (platform credential).
 
         Sends batches of at most 1,000 and returns the totals.
         """
         registered = already = 0
-        for start in range(0, len(device_ids), MAX_BULK_CLAIM_DEVICES):
-            batch = list(device_ids[start : start + MAX_BULK_CLAIM_DEVICES])
+        for start in range(0, len(records), MAX_RECORDS_PER_REQUEST):
+            batch = list(records[start : start + MAX_RECORDS_PER_REQUEST])
             record = await self._parse(
                 RegistrationRecord,
                 "POST",
                 "/manufacturing/device-registrations",
-                json={"device_ids": batch},
+                json={"records": batch},
             )
             registered += record.registered
             already += record.already_registered

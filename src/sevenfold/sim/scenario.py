@@ -1,6 +1,7 @@
 """The foundation scenario: an operator brings a new fleet into a tenant.
 
-Steps, all over HTTP: register the fleet's identity keys (platform credential),
+Steps, all over HTTP: trust a fresh simulated manufacturer key and register the
+fleet's identity keys from records it signed (platform administrator credential),
 create a product, bulk-claim every device into one of its groups and wait for the
 operation, move some devices into other groups, then count devices per group from the
 service's own listing and check it against what was done. Later scenarios (attestation,
@@ -23,6 +24,7 @@ from sevenfold.protocol.vocabulary import (
 from sevenfold.sim.client import OperatorClient
 from sevenfold.sim.device import Fleet
 from sevenfold.sim.errors import ScenarioError
+from sevenfold.sim.manufacturer import register_fleet
 from sevenfold.sim.records import DeviceGroupRecord, OperationRecord, ProductRecord
 
 _IN_TENANT = {ClaimOutcome.CLAIMED, ClaimOutcome.ALREADY_CLAIMED_BY_THIS_TENANT}
@@ -118,7 +120,9 @@ class FleetOperator:
         """Register, create the product, claim, move, and count."""
         started_at = self._clock.now()
         move_counts = self._plan.move_counts(len(fleet))
-        registration = await self._client.register_devices(fleet.device_ids)
+        registration = await register_fleet(
+            self._client, fleet.device_ids, clock=self._clock
+        )
         product = await self._client.create_product(
             self._plan.product_name, self._plan.product_description
         )

@@ -8,12 +8,14 @@ import click
 
 from sevenfold.cli.bulk_claim import bulk_claim
 from sevenfold.cli.client import ServiceClient
-from sevenfold.cli.device_lists import batches, read_device_ids
+from sevenfold.cli.device_lists import read_device_ids
 from sevenfold.cli.errors import CliError
 from sevenfold.cli.invocation import Invocation, operator_command
 from sevenfold.cli.output import Column, OutputFormat
+from sevenfold.cli.registration_records import read_records
 from sevenfold.cli.resolve import device_group_id, find_product
-from sevenfold.protocol.vocabulary import MAX_BULK_CLAIM_DEVICES, DeviceStatus
+from sevenfold.protocol.registration import MAX_RECORDS_PER_REQUEST
+from sevenfold.protocol.vocabulary import DeviceStatus
 
 DEVICE_FIELDS = (
     Column("ID", "id"),
@@ -45,20 +47,26 @@ def device_commands() -> None:
 
 @device_commands.command("register")
 @operator_command
-@click.argument("device_ids", nargs=-1)
-@file_option
-def register_devices(
-    run: Invocation, device_ids: tuple[str, ...], id_file: IO[str] | None
-) -> None:
-    """Register device identity public keys (platform or manufacturer token).
+@click.option(
+    "--file",
+    "records_file",
+    type=click.File("r"),
+    required=True,
+    help="Signed registration records, JSON Lines ('-': stdin).",
+)
+def register_devices(run: Invocation, records_file: IO[str]) -> None:
+    """Register devices from factory records (platform or manufacturer token).
 
-    Idempotent: keys already registered are counted, not changed.
+    The records come from ``sevenfold factory provision``; the service accepts them
+    only if a manufacturer key it trusts signed every one. Sent in batches of 1,000:
+    a batch with one refused record registers nothing. Idempotent.
     """
-    wanted = read_device_ids(device_ids, id_file, source=_source(id_file))
+    records = read_records(records_file, source=_source(records_file))
     registered = already = 0
-    for batch in batches(wanted, MAX_BULK_CLAIM_DEVICES):
+    for start in range(0, len(records), MAX_RECORDS_PER_REQUEST):
+        batch = records[start : start + MAX_RECORDS_PER_REQUEST]
         answer = run.client.call(
-            "POST", "/manufacturing/device-registrations", json={"device_ids": batch}
+            "POST", "/manufacturing/device-registrations", json={"records": batch}
         )
         registered += int(answer["registered"])
         already += int(answer["already_registered"])

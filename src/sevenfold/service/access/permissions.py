@@ -2,7 +2,8 @@
 
 Azure Sphere semantics: a contributor can do everything an administrator can except
 delete things and manage access; a reader can only read. Platform roles stand above
-tenants: a platform administrator creates tenants and registers devices; a
+tenants: a platform administrator creates tenants, decides which manufacturer keys
+the service trusts and registers devices; a
 manufacturer credential can only register device identities.
 """
 
@@ -21,6 +22,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read-audit"
     REGISTER_DEVICES = "register-devices"
     MANAGE_TENANTS = "manage-tenants"
+    MANAGE_MANUFACTURER_KEYS = "manage-manufacturer-keys"
 
 
 TENANT_PERMISSIONS: frozenset[Permission] = frozenset(
@@ -42,7 +44,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 PLATFORM_ROLE_PERMISSIONS: dict[PlatformRole, frozenset[Permission]] = {
     PlatformRole.PLATFORM_ADMINISTRATOR: frozenset(
-        {Permission.MANAGE_TENANTS, Permission.REGISTER_DEVICES}
+        {
+            Permission.MANAGE_TENANTS,
+            Permission.REGISTER_DEVICES,
+            Permission.MANAGE_MANUFACTURER_KEYS,
+        }
     ),
     PlatformRole.MANUFACTURER: frozenset({Permission.REGISTER_DEVICES}),
 }

@@ -128,6 +128,9 @@ CanManageAccess = Annotated[Principal, Depends(require(Permission.MANAGE_ACCESS)
 CanReadAudit = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
 CanRegisterDevices = Annotated[Principal, Depends(require(Permission.REGISTER_DEVICES))]
 CanManageTenants = Annotated[Principal, Depends(require(Permission.MANAGE_TENANTS))]
+CanManageManufacturerKeys = Annotated[
+    Principal, Depends(require(Permission.MANAGE_MANUFACTURER_KEYS))
+]
 
 
 def require_any_principal(

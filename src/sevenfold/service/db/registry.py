@@ -7,6 +7,7 @@ from sevenfold.service.audit import models as audit_models
 from sevenfold.service.ca import models as ca_models
 from sevenfold.service.db.base import Base
 from sevenfold.service.devices import models as device_models
+from sevenfold.service.manufacturing import models as manufacturing_models
 from sevenfold.service.operations import models as operation_models
 from sevenfold.service.products import models as product_models
 from sevenfold.service.tenants import models as tenant_models
@@ -21,6 +22,7 @@ MODEL_MODULES = (
     operation_models,
     ca_models,
     attestation_models,
+    manufacturing_models,
 )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
 from sevenfold.protocol.clock import Clock
+from sevenfold.protocol.registration import RecordFormatError
 from sevenfold.protocol.vocabulary import DeviceStatus
 from sevenfold.service.access.principal import Principal
 from sevenfold.service.api.deps import (
@@ -64,9 +65,21 @@ def register_devices(
     clock: ClockDep,
     principal: CanRegisterDevices,
 ) -> RegistrationOut:
-    """Register device identity public keys (idempotent; platform credential)."""
+    """Register devices from records signed by trusted manufacturer keys.
+
+    Idempotent; all-or-nothing: one malformed or untrusted record refuses the request.
+    """
+    records = []
+    for index, item in enumerate(body.records):
+        try:
+            records.append(item.to_record())
+        except RecordFormatError as err:
+            raise InvalidRequestError(
+                f"record {index} is malformed: {err}; nothing was registered",
+                extra={"index": index},
+            ) from err
     registered, known = service.register_devices(
-        session=session, clock=clock, principal=principal, device_ids=body.device_ids
+        session=session, clock=clock, principal=principal, records=records
     )
     return RegistrationOut(registered=registered, already_registered=known)
 

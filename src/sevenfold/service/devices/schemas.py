@@ -1,23 +1,50 @@
 """API shapes of devices, registrations and claims."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sevenfold.crypto.device_ids import normalize_device_id
-from sevenfold.protocol.vocabulary import MAX_BULK_CLAIM_DEVICES, DeviceStatus
+from sevenfold.protocol.registration import (
+    MAX_PRODUCT_HINT_CHARS,
+    MAX_RECORDS_PER_REQUEST,
+    RegistrationRecord,
+    record_from_json,
+)
+from sevenfold.protocol.vocabulary import DeviceStatus
 
 DeviceId = Annotated[str, Field(max_length=200), AfterValidator(normalize_device_id)]
 """A device ID, checked to be a P-256 point and returned in canonical form."""
 
 
-class RegistrationIn(BaseModel):
-    """Device identity public keys from the factory (platform credential)."""
+class RegistrationRecordIn(BaseModel):
+    """One factory registration record (``sevenfold.protocol.registration``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    device_ids: list[DeviceId] = Field(min_length=1, max_length=MAX_BULK_CLAIM_DEVICES)
+    v: Literal[1]
+    device_id: DeviceId
+    manufacturer_key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created_at: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+    product: str | None = Field(
+        default=None, min_length=1, max_length=MAX_PRODUCT_HINT_CHARS
+    )
+    signature: str = Field(min_length=88, max_length=88)
+
+    def to_record(self) -> RegistrationRecord:
+        """The protocol record (raises ``RecordFormatError`` if it is not one)."""
+        return record_from_json(self.model_dump())
+
+
+class RegistrationIn(BaseModel):
+    """Signed registration records from the factory (platform credential)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    records: list[RegistrationRecordIn] = Field(
+        min_length=1, max_length=MAX_RECORDS_PER_REQUEST
+    )
 
 
 class RegistrationOut(BaseModel):

@@ -2,12 +2,13 @@
 
 Invariants:
 * A device ID is a valid P-256 public key (checked at the API edge).
+* A device is registered only from a record signed by a trusted manufacturer key.
 * A device is claimed at most once, by one tenant, irreversibly: the claim is a
   conditional UPDATE, so two concurrent claims cannot both succeed.
 * A device belongs to at most one group, and only of its own product.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import RowMapping, select, update
@@ -16,11 +17,13 @@ from sqlalchemy.orm import Session
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.problems import ProblemCode
+from sevenfold.protocol.registration import RegistrationRecord
 from sevenfold.protocol.vocabulary import ClaimOutcome, DeviceStatus
 from sevenfold.service.access.principal import Principal
 from sevenfold.service.audit import service as audit
 from sevenfold.service.devices.models import Device
 from sevenfold.service.errors import ConflictError, NotFoundError
+from sevenfold.service.manufacturing import service as manufacturing
 from sevenfold.service.products import service as product_service
 from sevenfold.service.products.models import DeviceGroup
 
@@ -37,13 +40,20 @@ class DeviceFilter:
 
 
 def register_devices(
-    *, session: Session, clock: Clock, principal: Principal, device_ids: Iterable[str]
+    *,
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    records: Sequence[RegistrationRecord],
 ) -> tuple[int, int]:
     """Register identity keys; return (newly registered, already registered).
 
-    Idempotent: registering a known key again changes nothing.
+    Every record must be signed by a trusted manufacturer key, or nothing is
+    registered. Idempotent: registering a known key again changes nothing.
     """
-    wanted = list(dict.fromkeys(device_ids))
+    manufacturing.verify_records(session=session, records=records)
+    wanted = list(dict.fromkeys(record.device_id for record in records))
+    key_ids = sorted({record.manufacturer_key_id for record in records})
     for _attempt in range(3):
         existing = _existing_ids(session, wanted)
         fresh = [device_id for device_id in wanted if device_id not in existing]
@@ -67,7 +77,7 @@ def register_devices(
                 action="device.register",
                 target_type="device-batch",
                 target_id=f"{len(fresh)} device(s)",
-                details={"count": len(fresh)},
+                details={"count": len(fresh), "manufacturer_key_ids": key_ids},
             )
         session.commit()
         return len(fresh), len(wanted) - len(fresh)

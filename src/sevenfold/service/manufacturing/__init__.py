@@ -1,0 +1,1 @@
+"""Manufacturing: the manufacturer keys the platform trusts to vouch for devices."""
