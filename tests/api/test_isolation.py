@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from sevenfold.crypto.registration import public_key_pem
-
 from tests.api.tenancy_support import API, Fleet, build_fleet
 from tests.conftest import TenantAccess
 from tests.support.devices import new_device_ids
