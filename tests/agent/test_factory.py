@@ -139,13 +139,13 @@ def test_provisioned_devices_register_claim_and_attest(
         "service does not trust; nothing was registered [untrusted-registration]"
     )
 
-    trusted = client.post(
-        TRUSTED_KEYS,
-        json={"name": "Line 1", "public_key_pem": printed["public_key_pem"]},
-        headers=admin.headers,
-    )
-    assert trusted.status_code == 201, trusted.text
-    assert trusted.json()["id"] == printed["key_id"]
+    trusted = cli.json(
+        "manufacturer-key", "trust", "--name", "Line 1", "--public-key", "-",
+        input=printed["public_key_pem"],
+    )  # fmt: skip
+    assert trusted["id"] == printed["key_id"]
+    listed = cli.json("manufacturer-key", "list")
+    assert printed["key_id"] in {key["id"] for key in listed}
     registered = cli.json("device", "register", "--file", str(records))
     assert registered == {"registered": 2, "already_registered": 0}
 
@@ -167,10 +167,8 @@ def test_provisioned_devices_register_claim_and_attest(
     )
     assert history.status_code == 200, history.text
 
-    removed = client.delete(
-        f"{TRUSTED_KEYS}/{printed['key_id']}", headers=admin.headers
-    )
-    assert removed.status_code == 204
+    removed = cli.json("manufacturer-key", "remove", printed["key_id"])
+    assert removed == {"id": printed["key_id"], "name": "Line 1", "deleted": True}
     response = client.post(
         "/api/v1/manufacturing/device-registrations",
         json={"records": [json.loads(line) for line in lines]},

@@ -7,6 +7,7 @@ from sevenfold.cli.commands.ca_certificate import ca_certificate_group
 from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_group import device_group_group
 from sevenfold.cli.commands.login import login_command, logout_command
+from sevenfold.cli.commands.manufacturer_key import manufacturer_key_group
 from sevenfold.cli.commands.product import product_group
 from sevenfold.cli.commands.product_measurement import measurement_group
 from sevenfold.cli.commands.tenant import tenant_group
@@ -20,6 +21,7 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     tenant_group,
     token_group,
     device_commands,
+    manufacturer_key_group,
     product_group,
     device_group_group,
     audit_group,
