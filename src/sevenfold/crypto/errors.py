@@ -19,7 +19,8 @@ CryptoError
 ├── RegistrationRecordError         a factory registration record is refused
 │   ├── UntrustedManufacturerKeyError   signed by a key the service does not trust
 │   └── RegistrationSignatureError      the signature does not verify (forged, altered)
-└── InvalidManufacturerKeyError     not an Ed25519 manufacturer key
+├── InvalidManufacturerKeyError     not an Ed25519 manufacturer key
+└── DeviceCertificateError          a device client certificate is refused (``reason``)
 """
 
 
@@ -107,3 +108,11 @@ class RegistrationSignatureError(RegistrationRecordError):
 
 class InvalidManufacturerKeyError(CryptoError, ValueError):
     """The text is not an Ed25519 public (or encrypted private) manufacturer key."""
+
+
+class DeviceCertificateError(CryptoError):
+    """A device's TLS client certificate is refused; ``reason`` is client-safe."""
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason

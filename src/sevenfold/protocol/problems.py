@@ -33,6 +33,7 @@ class ProblemCode(StrEnum):
     ATTESTATION_FAILED = "attestation-failed"
     AUTHORIZATION_NOT_ACCEPTED = "authorization-not-accepted"
     UNTRUSTED_REGISTRATION = "untrusted-registration"
+    DEVICE_UNAUTHENTICATED = "device-unauthenticated"
     INTERNAL = "internal"
 
     @property
@@ -66,6 +67,7 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.ATTESTATION_FAILED: 403,
     ProblemCode.AUTHORIZATION_NOT_ACCEPTED: 400,
     ProblemCode.UNTRUSTED_REGISTRATION: 403,
+    ProblemCode.DEVICE_UNAUTHENTICATED: 401,
     ProblemCode.INTERNAL: 500,
 }
 

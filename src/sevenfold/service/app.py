@@ -29,6 +29,7 @@ from sevenfold.service.ca.key_encryption_key import (
 from sevenfold.service.ca.router import router as ca_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
+from sevenfold.service.device_auth.router import router as device_auth_router
 from sevenfold.service.devices.router import router as devices_router
 from sevenfold.service.errors import DatabaseNotReadyError
 from sevenfold.service.manufacturing.router import router as manufacturing_router
@@ -111,6 +112,7 @@ def create_app(
         ca_router,
         attestation_router,
         attestation_device_router,
+        device_auth_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -10,7 +10,9 @@ ServiceError                         500 internal
 ├── CaUnavailableError               503 ca-unavailable
 ├── AttestationFailedError           403 attestation-failed (with a ``reason``)
 ├── AuthorizationNotAcceptedError    400 authorization-not-accepted
-└── UntrustedRegistrationError       403 untrusted-registration (``index``, ``reason``)
+├── UntrustedRegistrationError       403 untrusted-registration (``index``, ``reason``)
+├── DeviceUnauthenticatedError       401 device-unauthenticated (with a ``reason``)
+└── DeviceRevokedError               409 device-revoked
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
@@ -110,3 +112,19 @@ class UntrustedRegistrationError(ServiceError):
         super().__init__(detail, extra={"index": index, "reason": reason})
         self.index = index
         self.reason = reason
+
+
+class DeviceUnauthenticatedError(ServiceError):
+    """A device route got no usable device certificate; ``reason`` says why."""
+
+    default_code = ProblemCode.DEVICE_UNAUTHENTICATED
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, extra={"reason": reason})
+        self.reason = reason
+
+
+class DeviceRevokedError(ServiceError):
+    """The device's certificate is valid but the device has been revoked."""
+
+    default_code = ProblemCode.DEVICE_REVOKED

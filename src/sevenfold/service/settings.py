@@ -4,6 +4,7 @@ Sources, highest priority first: explicit keyword arguments, ``SEVENFOLD_*`` env
 variables, a TOML file, the defaults below. Nothing here is read at import time.
 """
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,42 @@ class ServiceSettings(BaseSettings):
             "keys; data_dir/key-encryption-key when unset. No default key exists."
         ),
     )
+
+    trusted_proxy_addresses: list[str] = Field(
+        default_factory=list,
+        description=(
+            "IP addresses or CIDR networks of reverse proxies that end TLS and pass "
+            "the device certificate in client_certificate_header; empty: none."
+        ),
+    )
+    client_certificate_header: str = Field(
+        default="X-Client-Certificate",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Header with the URL-encoded PEM client certificate (nginx "
+        "$ssl_client_escaped_cert), read only from trusted_proxy_addresses.",
+    )
+
+    @field_validator("trusted_proxy_addresses")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as err:
+                raise ValueError(f"not an IP address or network: {entry!r}") from err
+        return value
+
+    @property
+    def trusted_proxy_networks(
+        self,
+    ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxy addresses as networks."""
+        return tuple(
+            ipaddress.ip_network(entry, strict=False)
+            for entry in self.trusted_proxy_addresses
+        )
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Device authentication: the device certificate (mTLS) on every device route."""
