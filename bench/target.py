@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from bench.servers import server_process
+from sevenfold.crypto.device_ids import device_id_of
 from sevenfold.protocol.clock import SystemClock
 from sevenfold.protocol.vocabulary import MAX_BULK_CLAIM_DEVICES, OperationStatus
 from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
@@ -19,7 +22,6 @@ from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.tenants import service as tenant_service
 from sevenfold.sim.client import OperatorClient
-from sevenfold.sim.device import Fleet
 from sevenfold.sim.manufacturer import register_fleet
 
 CLAIM_TIMEOUT_S = 120.0
@@ -91,8 +93,15 @@ async def _product_group(base_url: str, token: str) -> tuple[str, str]:
 
 
 def register(target: ServiceTarget, count: int) -> list[str]:
-    """Register ``count`` fresh device identities; return their IDs."""
-    device_ids = Fleet.create(count).device_ids
+    """Register ``count`` fresh device identities; return their IDs.
+
+    Only the IDs are needed (these devices never attest), so the keys are
+    throwaway in-memory P-256 keys, not the simulator's DICE devices.
+    """
+    device_ids = [
+        device_id_of(ec.generate_private_key(ec.SECP256R1()).public_key())
+        for _ in range(count)
+    ]
     register_ids(target, device_ids)
     return device_ids
 

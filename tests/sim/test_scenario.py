@@ -13,6 +13,7 @@ from sevenfold.sim.errors import ServiceProblemError
 from sevenfold.sim.report import fleet_lines
 from sevenfold.sim.scenario import FleetOperator, FleetPlan, FleetSummary
 from tests.conftest import TenantAccess
+from tests.sim.conftest import MakeFleet
 
 
 def _run(
@@ -27,9 +28,9 @@ def _run(
 
 
 def test_fleet_is_registered_claimed_and_grouped(
-    live_url: str, admin: TenantAccess
+    live_url: str, admin: TenantAccess, make_fleet: MakeFleet
 ) -> None:
-    fleet = Fleet.create(12)
+    fleet = make_fleet(12)
     summary = _run(live_url, admin.token, fleet)
 
     assert summary.registered == 12
@@ -60,9 +61,9 @@ def test_fleet_is_registered_claimed_and_grouped(
 
 
 def test_fleet_larger_than_a_page_and_a_bulk_claim(
-    live_url: str, admin: TenantAccess
+    live_url: str, admin: TenantAccess, make_fleet: MakeFleet
 ) -> None:
-    fleet = Fleet.create(1005)
+    fleet = make_fleet(1005)
     summary = _run(
         live_url, admin.token, fleet, FleetPlan(moves=(("Production", 0.01),))
     )
@@ -73,9 +74,9 @@ def test_fleet_larger_than_a_page_and_a_bulk_claim(
 
 
 def test_report_names_product_groups_and_operation(
-    live_url: str, admin: TenantAccess
+    live_url: str, admin: TenantAccess, make_fleet: MakeFleet
 ) -> None:
-    summary = _run(live_url, admin.token, Fleet.create(3))
+    summary = _run(live_url, admin.token, make_fleet(3))
     text = "\n".join(fleet_lines(summary))
     assert f"Product: Sim Gateway ({summary.product.id})" in text
     assert "Devices claimed: 3" in text
@@ -85,9 +86,12 @@ def test_report_names_product_groups_and_operation(
 
 
 def test_second_tenant_cannot_claim_the_fleet_again(
-    live_url: str, admin: TenantAccess, other_tenant: TenantAccess
+    live_url: str,
+    admin: TenantAccess,
+    other_tenant: TenantAccess,
+    make_fleet: MakeFleet,
 ) -> None:
-    fleet = Fleet.create(2)
+    fleet = make_fleet(2)
     _run(live_url, admin.token, fleet)
 
     async def claim_again() -> None:
@@ -99,7 +103,9 @@ def test_second_tenant_cannot_claim_the_fleet_again(
     assert caught.value.code is ProblemCode.DEVICE_ALREADY_CLAIMED
 
 
-def test_bad_token_is_refused(live_url: str, admin: TenantAccess) -> None:
+def test_bad_token_is_refused(
+    live_url: str, admin: TenantAccess, make_fleet: MakeFleet
+) -> None:
     with pytest.raises(ServiceProblemError) as caught:
-        _run(live_url, "sf_not_a_token", Fleet.create(1))
+        _run(live_url, "sf_not_a_token", make_fleet(1))
     assert caught.value.code is ProblemCode.UNAUTHENTICATED

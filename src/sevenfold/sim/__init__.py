@@ -4,7 +4,9 @@ It reaches the service over HTTP only (an import-linter contract forbids importi
 ``sevenfold.service``, ``sevenfold.cli`` or ``sevenfold.entry``), exactly as real
 devices and operator tools would.
 
-* ``device``: ``SimDevice`` (an in-memory P-256 identity key) and ``Fleet``.
+* ``device``: ``SimDevice`` (a software-DICE device on the agent's key store, in
+  its own state directory) and ``Fleet``.
+* ``attestation``: ``FleetAgents``, the agent's real ``Agent`` per device.
 * ``client``: ``OperatorClient``, async httpx calls on ``/api/v1``.
 * ``scenario``: ``FleetOperator`` runs the foundation scenario, returns a
   ``FleetSummary``; ``report`` renders it.

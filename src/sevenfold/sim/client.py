@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from sevenfold.protocol.attestation import MeasurementKind
 from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, code_from_type
 from sevenfold.protocol.registration import MAX_RECORDS_PER_REQUEST
@@ -22,6 +23,7 @@ from sevenfold.sim.errors import (
     ServiceUnreachableError,
 )
 from sevenfold.sim.records import (
+    ApprovedMeasurementRecord,
     DeviceGroupRecord,
     DevicePageRecord,
     DeviceRecord,
@@ -195,6 +197,44 @@ class OperatorClient:
             f"/devices/{device_id}",
             json={"device_group_id": device_group_id},
         )
+
+    async def revoke_device(self, device_id: str) -> DeviceRecord:
+        """Revoke a device: no certificate and no update from now on."""
+        return await self._parse(DeviceRecord, "POST", f"/devices/{device_id}/revoke")
+
+    async def approve_measurement(
+        self,
+        product_id: str,
+        kind: MeasurementKind,
+        sha256: bytes,
+        *,
+        version: str | None = None,
+        label: str = "",
+    ) -> ApprovedMeasurementRecord:
+        """Approve an OS image (with its version), agent or app image."""
+        return await self._parse(
+            ApprovedMeasurementRecord,
+            "POST",
+            f"/products/{product_id}/approved-measurements",
+            json={
+                "kind": kind.value,
+                "sha256": sha256.hex(),
+                "version": version,
+                "label": label,
+            },
+        )
+
+    async def ca_chain_pem(self) -> bytes:
+        """The tenant's CA bundle (PEM) that verifies its device certificates."""
+        try:
+            response = await self._http.get("/ca-certificates/chain")
+        except httpx.TransportError as err:
+            raise ServiceUnreachableError(
+                f"GET /ca-certificates/chain: no answer ({type(err).__name__})"
+            ) from err
+        if response.is_success:
+            return response.content
+        raise _problem(response, "GET", "/ca-certificates/chain")
 
     async def list_devices(
         self, *, product_id: str | None = None, page_size: int = DEFAULT_PAGE_SIZE

@@ -6,6 +6,7 @@ simulator keeps working when the service adds fields.
 
 from pydantic import BaseModel, ConfigDict
 
+from sevenfold.protocol.attestation import MeasurementKind
 from sevenfold.protocol.vocabulary import ClaimOutcome, OperationStatus, OsFeed
 
 
@@ -70,3 +71,13 @@ class OperationRecord(_Record):
     processed: int
     counts: dict[str, int]
     results: list[OperationResultRecord]
+
+
+class ApprovedMeasurementRecord(_Record):
+    """Software a product's devices may run."""
+
+    id: str
+    product_id: str
+    kind: MeasurementKind
+    sha256: str
+    version: str | None

@@ -7,8 +7,8 @@ def fleet_lines(summary: FleetSummary) -> list[str]:
     """Describe what the fleet scenario did, one fact per line."""
     product = summary.product
     lines = [
-        f"Fleet: {summary.fleet_size} simulated devices, each with its own P-256 "
-        "identity key (in memory only)",
+        f"Fleet: {summary.fleet_size} simulated devices, each a software-DICE device "
+        "(a UDS in its state directory; the device ID is its DeviceID public key)",
         f"Registered at the factory: {summary.registered} new, "
         f"{summary.already_registered} already known",
         f"Product: {product.name} ({product.id})",
