@@ -1,9 +1,11 @@
 """``sevenfold demo`` as a user runs it: a real process, real HTTP, real signals."""
 
+import json
 import queue
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 SEVENFOLD = str(Path(sys.executable).parent / "sevenfold")
 DEMO_TIMEOUT_S = 120.0
@@ -136,6 +140,13 @@ def test_demo_claims_and_groups_the_fleet_then_exits() -> None:
     assert f"sevenfold login --server {url.group(1)}" in out
     assert re.search(r"^    sf_\S+$", out, re.M), "the demo prints its admin token"
     assert "throwaway demo tenant" in out
+    assert "== Attest: devices prove their software and receive 24-hour" in out
+    assert "Approved for Demo Gateway: OS 26.11 " in out
+    assert "\n10 certified, 1 refused: unapproved-software, 1 refused: revoked\n" in out
+    rows = re.findall(r"^  [0-9a-f]{16}… +(.+?) {2,}(valid until|refused: )", out, re.M)
+    assert len(rows) == 12
+    assert re.search(r"… +Production +refused: revoked$", out, re.M)
+    assert re.search(r"… +Field Test +refused: unapproved-software$", out, re.M)
     assert not _data_dir(out).exists(), "the temporary data directory is removed"
 
 
@@ -220,6 +231,63 @@ def test_data_dir_is_kept_and_not_reused(tmp_path: Path) -> None:
     assert second.returncode == 2
     assert "already holds a Sevenfold database" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def _issued_by_one_of(certificate_pem: bytes, chain_pem: bytes) -> bool:
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    for ca in x509.load_pem_x509_certificates(chain_pem):
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
+
+
+def test_attested_devices_keep_certificates_that_chain_to_the_tenant_ca(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "demo"
+    demo = _Demo("--devices", "5", "--data-dir", str(data_dir))
+    try:
+        service = demo.wait_for_line(r"^Service: ").split()[1]
+        demo.wait_for_line(r"^3 certified, 1 refused: unapproved-software, 1 refused")
+        token = demo.wait_for_line(r"^    sf_").strip()
+        demo.wait_for_line(r"^Serving until Ctrl-C")
+        chain = httpx.get(
+            f"{service}/api/v1/ca-certificates/chain",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert chain.status_code == 200
+        demo.process.send_signal(signal.SIGINT)
+        returncode, stderr = demo.finish()
+    finally:
+        demo.kill()
+    assert returncode == 0, stderr
+    assert f"Certificates: {data_dir / 'devices'}/device-NNNNN/" in demo.stdout
+    states = {
+        path.parent.name: json.loads(path.read_text())
+        for path in (data_dir / "devices").glob("device-*/agent-state.json")
+    }
+    results = {
+        name: (state["last_attestation"]["result"], state["last_attestation"]["reason"])
+        for name, state in states.items()
+    }
+    assert results == {
+        "device-00000": ("refused", "revoked"),
+        "device-00001": ("certified", None),
+        "device-00002": ("certified", None),
+        "device-00003": ("certified", None),
+        "device-00004": ("refused", "unapproved-software"),
+    }
+    for name in ("device-00000", "device-00001", "device-00002", "device-00003"):
+        device_dir = data_dir / "devices" / name
+        assert (device_dir / "chain.pem").read_bytes() == chain.content
+        certificate = (device_dir / "certificate.pem").read_bytes()
+        assert _issued_by_one_of(certificate, chain.content)
+        assert stat.S_IMODE((device_dir / "uds").stat().st_mode) == 0o400
+    assert not (data_dir / "devices" / "device-00004" / "certificate.pem").exists()
 
 
 def test_a_taken_port_is_a_clear_error() -> None:

@@ -27,6 +27,7 @@ from typing import Protocol
 import click
 import uvicorn
 
+from sevenfold.entry.demo_attestation import AttestAct, demo_fleet
 from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.service.app import create_app
 from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
@@ -46,6 +47,7 @@ STARTUP_TIMEOUT_S = 30.0
 GRACEFUL_SHUTDOWN_S = 5
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEVICES_DIR = "devices"  # one state directory per simulated device, in the data dir
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,8 +102,8 @@ class FleetAct:
         return fleet_lines(context.fleet_summary)
 
 
-ACTS: tuple[DemoAct, ...] = (FleetAct(),)
-"""The demo's acts in order (attestation, updates and failures come next)."""
+ACTS: tuple[DemoAct, ...] = (FleetAct(), AttestAct())
+"""The demo's acts in order (updates and failures come next)."""
 
 
 class _DemoServer(uvicorn.Server):
@@ -223,11 +225,14 @@ async def _serve_and_play(
     try:
         await _until_started(server, serving)
         click.echo(f"Service: {base_url}")
+        clock = SystemClock()
         context = DemoContext(
             base_url=base_url,
             token=token,
-            clock=SystemClock(),
-            fleet=Fleet.create(options.devices),
+            clock=clock,
+            fleet=demo_fleet(
+                options.devices, settings.data_dir / DEVICES_DIR, clock=clock
+            ),
         )
         acts = asyncio.create_task(_play(context))
         stopping = asyncio.create_task(stop.wait())
