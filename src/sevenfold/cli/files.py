@@ -1,4 +1,4 @@
-"""Writing downloaded files atomically: a reader sees the old file or the new one."""
+"""Writing files atomically (downloads, the profile): readers see old or new, whole."""
 
 import contextlib
 import os
@@ -31,6 +31,11 @@ def write_atomically(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
+    fsync_directory(directory)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable."""
     directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(directory_fd)

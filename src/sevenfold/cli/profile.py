@@ -10,15 +10,13 @@ Where it lives: ``--profile-file``, else ``$SEVENFOLD_PROFILE``, else
 environment is read when a command runs, never at import time.
 """
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sevenfold.cli.errors import AuthError, InvalidInputError
+from sevenfold.cli.files import fsync_directory, write_atomically
 
 PROFILE_VERSION = 1
 PROFILE_FILE_MODE = 0o600
@@ -80,21 +78,7 @@ def save_profile(path: Path, profile: Profile) -> None:
         },
         indent=2,
     ).encode()
-    descriptor, temp_name = tempfile.mkstemp(
-        prefix=".profile-", suffix=".tmp", dir=path.parent
-    )
-    try:
-        os.fchmod(descriptor, PROFILE_FILE_MODE)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(body)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
+    write_atomically(path, body, mode=PROFILE_FILE_MODE)
 
 
 def delete_profile(path: Path) -> bool:
@@ -103,13 +87,5 @@ def delete_profile(path: Path) -> bool:
         path.unlink()
     except FileNotFoundError:
         return False
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
