@@ -26,6 +26,7 @@ from sevenfold.service.ca.key_encryption_key import (
     KeyEncryptionKey,
     load_key_encryption_key,
 )
+from sevenfold.service.ca.listeners import CaListeners
 from sevenfold.service.ca.router import router as ca_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
@@ -70,6 +71,7 @@ def create_app(
         engine=engine,
         session_factory=make_session_factory(engine),
         key_encryption_key=key_encryption_key,
+        ca_listeners=CaListeners(),
     )
 
     @contextlib.asynccontextmanager

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
+from sevenfold.service.ca.listeners import CaListeners
 from sevenfold.service.settings import ServiceSettings
 
 
@@ -19,3 +20,4 @@ class AppState:
     engine: Engine
     session_factory: sessionmaker[Session]
     key_encryption_key: KeyEncryptionKey | None
+    ca_listeners: CaListeners

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.access.permissions import Permission
 from sevenfold.service.access.principal import Principal
+from sevenfold.service.ca.service import CaCreated
 from sevenfold.service.errors import PermissionDeniedError, UnauthenticatedError
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
@@ -87,9 +88,15 @@ async def get_settings(request: Request) -> ServiceSettings:
     return app_state(request).settings
 
 
+async def get_ca_created(request: Request) -> CaCreated:
+    """Return what the CA service calls with each new CA (the app's listeners)."""
+    return app_state(request).ca_listeners.notify
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+CaCreatedDep = Annotated[CaCreated, Depends(get_ca_created)]
 
 
 def _bearer_token(request: Request) -> str:

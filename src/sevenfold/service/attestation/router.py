@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
 from sevenfold.service.api.deps import (
+    CaCreatedDep,
     CanDelete,
     CanRead,
     CanWrite,
@@ -177,13 +178,18 @@ def request_nonce(
 
 @device_router.post("/evidence", response_model=CertificateOut)
 def submit_evidence(
-    body: EvidenceIn, session: SessionDep, clock: ClockDep, kek: KekDep
+    body: EvidenceIn,
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    on_created: CaCreatedDep,
 ) -> CertificateOut:
     """Check evidence; answer a 24-hour device certificate or the reason for refusal."""
     issued = service.attest(
         session=session,
         clock=clock,
         kek=kek,
+        on_created=on_created,
         device_id=body.device_id,
         evidence=body.to_evidence(),
     )

@@ -252,16 +252,25 @@ def _issue(
     session: Session,
     clock: Clock,
     kek: KeyEncryptionKey | None,
+    on_created: ca_service.CaCreated | None,
     tenant_id: str,
     attested: AttestedTcb,
     os_version: str,
 ) -> IssuedCertificate:
     try:
         signing = ca_service.active_ca(
-            session=session, clock=clock, kek=kek, tenant_id=tenant_id
+            session=session,
+            clock=clock,
+            kek=kek,
+            tenant_id=tenant_id,
+            on_created=on_created,
         )
         chain = ca_service.chain(
-            session=session, clock=clock, kek=kek, tenant_id=tenant_id
+            session=session,
+            clock=clock,
+            kek=kek,
+            tenant_id=tenant_id,
+            on_created=on_created,
         )
     except (CaUnavailableError, KeyUnwrapError) as err:
         raise _Refused(
@@ -327,6 +336,7 @@ def attest(
     kek: KeyEncryptionKey | None,
     device_id: str,
     evidence: Evidence,
+    on_created: ca_service.CaCreated | None = None,
 ) -> IssuedCertificate:
     """Check a device's evidence; certify it, or record and raise why not.
 
@@ -344,6 +354,7 @@ def attest(
             session=session,
             clock=clock,
             kek=kek,
+            on_created=on_created,
             tenant_id=tenant_id,
             attested=attested,
             os_version=os_version,

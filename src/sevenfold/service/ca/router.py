@@ -11,7 +11,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from sevenfold.service.api.deps import CanRead, ClockDep, SessionDep, app_state
+from sevenfold.service.api.deps import (
+    CaCreatedDep,
+    CanRead,
+    ClockDep,
+    SessionDep,
+    app_state,
+)
 from sevenfold.service.api.params import ResourceId
 from sevenfold.service.api.problems import PROBLEM_RESPONSES
 from sevenfold.service.ca import service
@@ -47,11 +53,19 @@ _CERTIFICATE_CONTENT = {
 
 @router.get("", response_model=list[CaCertificateOut], responses=_UNAVAILABLE)
 def list_ca_certificates(
-    session: SessionDep, clock: ClockDep, kek: KekDep, principal: CanRead
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    principal: CanRead,
+    on_created: CaCreatedDep,
 ) -> list[CaCertificateOut]:
     """List the tenant's CA certificates, newest first, with their status."""
     views = service.list_cas(
-        session=session, clock=clock, kek=kek, tenant_id=principal.require_tenant()
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=principal.require_tenant(),
+        on_created=on_created,
     )
     return [CaCertificateOut.from_view(view) for view in views]
 
@@ -65,11 +79,19 @@ def list_ca_certificates(
     },
 )
 def download_ca_chain(
-    session: SessionDep, clock: ClockDep, kek: KekDep, principal: CanRead
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    principal: CanRead,
+    on_created: CaCreatedDep,
 ) -> Response:
     """Every CA certificate valid now (active and, during rotation, next) as PEM."""
     cas = service.chain(
-        session=session, clock=clock, kek=kek, tenant_id=principal.require_tenant()
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=principal.require_tenant(),
+        on_created=on_created,
     )
     bundle = "".join(ca.certificate_pem for ca in cas)
     return Response(content=bundle, media_type=PEM_MEDIA_TYPE)
@@ -89,6 +111,7 @@ def download_ca_certificate(
     clock: ClockDep,
     kek: KekDep,
     principal: CanRead,
+    on_created: CaCreatedDep,
     format: Annotated[CertificateFormat, Query()] = CertificateFormat.PEM,
 ) -> Response:
     """Download one CA certificate as PEM (default) or DER."""
@@ -98,6 +121,7 @@ def download_ca_certificate(
         kek=kek,
         tenant_id=principal.require_tenant(),
         ca_id=ca_id,
+        on_created=on_created,
     )
     if format is CertificateFormat.PEM:
         return Response(content=ca.certificate_pem, media_type=PEM_MEDIA_TYPE)

@@ -19,7 +19,7 @@ has passed and which has not expired); ``next`` is a successor waiting to activa
 next, and a superseded one until it expires, since certificates it issued still are).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -46,6 +46,10 @@ from sevenfold.service.errors import CaUnavailableError, NotFoundError
 ROTATE_BEFORE_EXPIRY = timedelta(days=90)
 ACTIVATION_DELAY = timedelta(days=45)
 ROTATION_ACTOR = "sevenfold service (CA rotation)"
+
+CaCreated = Callable[[str], None]
+"""Told the PEM of each CA certificate this service made, once it is committed (the
+direct-TLS server adds it to the certificates it verifies clients against)."""
 
 
 class CaStatus(StrEnum):
@@ -129,10 +133,11 @@ def ensure_ca_rotation(
     clock: Clock,
     kek: KeyEncryptionKey | None,
     tenant_id: str,
+    on_created: CaCreated | None = None,
 ) -> list[TenantCa]:
     """Make the tenant's first CA or its successor when due; return all, oldest first.
 
-    Commits (with an audit row) only when it made a CA.
+    Commits (with an audit row) only when it made a CA, then tells ``on_created``.
 
     Raises:
         CaUnavailableError: a CA is due but the service has no KEK.
@@ -166,10 +171,14 @@ def ensure_ca_rotation(
         details={"generation": generation, "activates_at": activates_at.isoformat()},
         actor_name=ROTATION_ACTOR,
     )
+    pem = ca.certificate_pem
     try:
         session.commit()
     except IntegrityError:
         session.rollback()  # another request made this generation first
+    else:
+        if on_created is not None:
+            on_created(pem)
     return _cas(session, tenant_id)
 
 
@@ -189,10 +198,21 @@ def ca_views(*, cas: Sequence[TenantCa], now: datetime) -> list[CaView]:
 
 
 def list_cas(
-    *, session: Session, clock: Clock, kek: KeyEncryptionKey | None, tenant_id: str
+    *,
+    session: Session,
+    clock: Clock,
+    kek: KeyEncryptionKey | None,
+    tenant_id: str,
+    on_created: CaCreated | None = None,
 ) -> list[CaView]:
     """The tenant's CAs, newest first, rotated if due."""
-    cas = ensure_ca_rotation(session=session, clock=clock, kek=kek, tenant_id=tenant_id)
+    cas = ensure_ca_rotation(
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=tenant_id,
+        on_created=on_created,
+    )
     return ca_views(cas=cas, now=clock.now())
 
 
@@ -203,13 +223,20 @@ def get_ca(
     kek: KeyEncryptionKey | None,
     tenant_id: str,
     ca_id: str | None,
+    on_created: CaCreated | None = None,
 ) -> TenantCa:
     """One of the tenant's CAs by ID, or the active one when ``ca_id`` is None.
 
     Raises:
         NotFoundError: no such CA in this tenant.
     """
-    cas = ensure_ca_rotation(session=session, clock=clock, kek=kek, tenant_id=tenant_id)
+    cas = ensure_ca_rotation(
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=tenant_id,
+        on_created=on_created,
+    )
     if ca_id is None:
         active = _active(cas, clock.now())
         if active is not None:
@@ -221,10 +248,21 @@ def get_ca(
 
 
 def chain(
-    *, session: Session, clock: Clock, kek: KeyEncryptionKey | None, tenant_id: str
+    *,
+    session: Session,
+    clock: Clock,
+    kek: KeyEncryptionKey | None,
+    tenant_id: str,
+    on_created: CaCreated | None = None,
 ) -> list[TenantCa]:
     """Every CA certificate valid now, newest first (what a relying party trusts)."""
-    cas = ensure_ca_rotation(session=session, clock=clock, kek=kek, tenant_id=tenant_id)
+    cas = ensure_ca_rotation(
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=tenant_id,
+        on_created=on_created,
+    )
     now = clock.now()
     return [ca for ca in reversed(cas) if _valid_at(ca, now)]
 
@@ -239,7 +277,12 @@ class ActiveCa:
 
 
 def active_ca(
-    *, session: Session, clock: Clock, kek: KeyEncryptionKey | None, tenant_id: str
+    *,
+    session: Session,
+    clock: Clock,
+    kek: KeyEncryptionKey | None,
+    tenant_id: str,
+    on_created: CaCreated | None = None,
 ) -> ActiveCa:
     """The tenant's signing CA (rotated if due), its key unwrapped with the KEK.
 
@@ -247,7 +290,14 @@ def active_ca(
         CaUnavailableError: the service has no KEK.
         KeyUnwrapError: the stored key does not open (wrong KEK, or altered row).
     """
-    ca = get_ca(session=session, clock=clock, kek=kek, tenant_id=tenant_id, ca_id=None)
+    ca = get_ca(
+        session=session,
+        clock=clock,
+        kek=kek,
+        tenant_id=tenant_id,
+        ca_id=None,
+        on_created=on_created,
+    )
     private_key = unwrap_private_key(
         _require_kek(kek).material,
         ca.wrapped_private_key,
@@ -256,3 +306,9 @@ def active_ca(
     )
     certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode("ascii"))
     return ActiveCa(ca=ca, certificate=certificate, private_key=private_key)
+
+
+def valid_ca_certificates(*, session: Session, now: datetime) -> list[str]:
+    """The PEM of every tenant's CA certificate valid at ``now`` (for TLS)."""
+    query = select(TenantCa).where(TenantCa.not_before <= now, TenantCa.not_after > now)
+    return [ca.certificate_pem for ca in session.scalars(query)]
