@@ -6,6 +6,7 @@ operator commands in ``sevenfold.cli`` only ever talk HTTP.
 
 import json
 import os
+import ssl
 import sys
 from pathlib import Path
 
@@ -24,6 +25,12 @@ from sevenfold.service.db.migrate import migration_status, upgrade
 from sevenfold.service.errors import ConflictError
 from sevenfold.service.settings import ServiceSettings, load_settings
 from sevenfold.service.tenants import service as tenant_service
+from sevenfold.service.tls.context import (
+    TlsSetupError,
+    server_context,
+    trust_tenant_cas,
+)
+from sevenfold.service.tls.server import uvicorn_tls_options
 
 EXIT_NOT_READY = 1
 EXIT_CONFLICT = 5
@@ -124,14 +131,32 @@ def init_command(
 @database_url_option
 @click.option("--host", default=None, help="Address to listen on.")
 @click.option("--port", type=int, default=None, help="Port to listen on.")
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM server certificate: serve HTTPS and verify device client certificates.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key for --tls-cert (mode 0600 or stricter).",
+)
 def serve_command(
     config_file: Path | None,
     data_dir: Path | None,
     database_url: str | None,
     host: str | None,
     port: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
-    """Run the security service (needs the key-encryption key that init makes)."""
+    """Run the security service (needs the key-encryption key that init makes).
+
+    With --tls-cert and --tls-key it serves HTTPS itself and authenticates devices
+    by their client certificates; without, plain HTTP behind a TLS-ending proxy.
+    """
     try:
         settings = load_settings(
             config_file,
@@ -139,9 +164,12 @@ def serve_command(
             database_url=database_url,
             host=host,
             port=port,
+            tls_certificate_file=tls_cert,
+            tls_key_file=tls_key,
         )
     except ValueError as err:
         raise click.UsageError(f"invalid settings: {err}") from err
+    ssl_context = _ssl_context(settings)
     engine = make_engine(settings.effective_database_url)
     status = migration_status(engine)
     if not status.ready:
@@ -153,7 +181,26 @@ def serve_command(
     except KeyEncryptionKeyError as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(EXIT_NOT_READY)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    if ssl_context is not None:
+        trust_tenant_cas(app.state.sevenfold, ssl_context)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        **uvicorn_tls_options(ssl_context),
+    )
+
+
+def _ssl_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    """The server's TLS context when TLS files are set; exits if they are unusable."""
+    if settings.tls_certificate_file is None or settings.tls_key_file is None:
+        return None
+    try:
+        return server_context(settings.tls_certificate_file, settings.tls_key_file)
+    except TlsSetupError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(EXIT_NOT_READY)
 
 
 @click.group("db")

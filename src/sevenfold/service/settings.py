@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("/var/lib/sevenfold")
@@ -63,6 +63,25 @@ class ServiceSettings(BaseSettings):
         description="Header with the URL-encoded PEM client certificate (nginx "
         "$ssl_client_escaped_cert), read only from trusted_proxy_addresses.",
     )
+
+    tls_certificate_file: Path | None = Field(
+        default=None,
+        description="PEM server certificate (chain) for direct HTTPS with client "
+        "certificates; with tls_key_file. Unset: plain HTTP behind a proxy.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key of tls_certificate_file; not group/other "
+        "readable.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> "ServiceSettings":
+        if (self.tls_certificate_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "set both tls_certificate_file and tls_key_file, or neither"
+            )
+        return self
 
     @field_validator("trusted_proxy_addresses")
     @classmethod

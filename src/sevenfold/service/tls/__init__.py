@@ -1,0 +1,1 @@
+"""Direct HTTPS with device client certificates (``sevenfold serve --tls-cert``)."""
