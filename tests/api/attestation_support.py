@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import ManualClock
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 from sevenfold.service.attestation.models import AttestationAttempt, DeviceEvent
 from sevenfold.service.db.engine import make_session_factory
 from tests.conftest import TenantAccess
@@ -23,6 +24,7 @@ from tests.support.fleet import claim, create_product, groups_by_name, register
 API = "/api/v1"
 NONCES = f"{API}/device/attestation/nonces"
 EVIDENCE = f"{API}/device/attestation/evidence"
+TPM_EVIDENCE = f"{API}/device/attestation/tpm-evidence"
 OS_VERSION = "26.11.1"
 
 
@@ -102,13 +104,30 @@ def enrolled(
 ) -> Attester:
     """A registered (and claimed) device whose product approves what it runs."""
     device = new_device(clock, uds)
-    register(client, admin.headers, [device.device_id])
-    product = create_product(client, admin.headers, f"Gateway {uds.hex()[:8]}")
+    product_id = enroll(
+        client, admin, device.device_id, device.measurements, claimed=claimed
+    )
+    return Attester(device=device, product_id=product_id)
+
+
+def enroll(
+    client: TestClient,
+    admin: TenantAccess,
+    device_id: str,
+    software: Measurements,
+    *,
+    claimed: bool = True,
+) -> str:
+    """Register (and claim) a device into a new product approving ``software``;
+    return the product's ID."""
+    register(client, admin.headers, [device_id])
+    product = create_product(client, admin.headers, f"Gateway {device_id[:8]}")
     if claimed:
         group = groups_by_name(client, admin.headers, product["id"])["Production"]
-        claim(client, admin.headers, device.device_id, group["id"])
-    approve_software(client, admin, product["id"], device.measurements)
-    return Attester(device=device, product_id=product["id"])
+        claim(client, admin.headers, device_id, group["id"])
+    approve_software(client, admin, product["id"], software)
+    product_id: str = product["id"]
+    return product_id
 
 
 def nonce_for(client: TestClient | httpx.Client, device_id: str) -> bytes:
@@ -132,6 +151,31 @@ def evidence_body(device_id: str, evidence: Evidence) -> dict[str, Any]:
             "app_image_sha256s": [d.hex() for d in measurements.app_image_sha256s],
         },
         "signature": base64.b64encode(evidence.signature).decode(),
+    }
+
+
+def tpm_evidence_body(device_id: str, evidence: TpmEvidence) -> dict[str, Any]:
+    """The JSON body of a TPM evidence submission."""
+    body = evidence_body(
+        device_id,
+        Evidence(
+            alias_certificate=b"",
+            measurements=evidence.measurements,
+            nonce=evidence.nonce,
+            signature=evidence.signature,
+        ),
+    )
+    del body["alias_certificate"]
+    return body | {
+        "quoted": base64.b64encode(evidence.quoted).decode(),
+        "attestation_public_key": base64.b64encode(
+            evidence.attestation_public_key
+        ).decode(),
+        "attestation_key_binding": base64.b64encode(
+            evidence.attestation_key_binding
+        ).decode(),
+        "pcr_indices": list(evidence.pcr_indices),
+        "pcr_values": [value.hex() for value in evidence.pcr_values],
     }
 
 

@@ -33,6 +33,7 @@ from sevenfold.service.attestation.schemas import (
     EvidenceIn,
     NonceIn,
     NonceOut,
+    TpmEvidenceIn,
     encode_nonce,
 )
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
@@ -184,7 +185,31 @@ def submit_evidence(
     kek: KekDep,
     on_created: CaCreatedDep,
 ) -> CertificateOut:
-    """Check evidence; answer a 24-hour device certificate or the reason for refusal."""
+    """Check DICE evidence; answer a 24-hour certificate for the Alias key, or the
+    reason for refusal."""
+    return _attest(body, session, clock, kek, on_created)
+
+
+@device_router.post("/tpm-evidence", response_model=CertificateOut)
+def submit_tpm_evidence(
+    body: TpmEvidenceIn,
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    on_created: CaCreatedDep,
+) -> CertificateOut:
+    """Check a TPM quote; answer a 24-hour certificate for the identity key (the
+    registered device key), or the reason for refusal."""
+    return _attest(body, session, clock, kek, on_created)
+
+
+def _attest(
+    body: EvidenceIn | TpmEvidenceIn,
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    on_created: CaCreatedDep,
+) -> CertificateOut:
     issued = service.attest(
         session=session,
         clock=clock,

@@ -2,7 +2,10 @@
 
 Device-facing inputs are bounded before any cryptography sees them: every digest is 64
 hex characters, the nonce is 32 bytes base64url, the Alias certificate and signature
-are standard base64 of at most 4 KiB and 80 bytes, and at most 64 app images.
+are standard base64 of at most 4 KiB and 80 bytes, and at most 64 app images. TPM
+evidence is bounded the same way: a quote of at most 1 KiB (``MAX_ATTEST_BYTES``), an
+attestation public key of at most 256 bytes, signatures of at most 80 bytes, and at
+most 24 PCRs (indices 0 to 23, each a SHA-256 value).
 """
 
 import base64
@@ -20,6 +23,7 @@ from pydantic import (
 )
 
 from sevenfold.crypto.device_ids import normalize_device_id
+from sevenfold.crypto.tpm_quote import MAX_ATTEST_BYTES
 from sevenfold.protocol.attestation import (
     ATTESTATION_NONCE_BYTES,
     MAX_APP_IMAGES,
@@ -29,9 +33,12 @@ from sevenfold.protocol.attestation import (
     MeasurementKind,
     Measurements,
 )
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 
 MAX_ALIAS_CERTIFICATE_BYTES = 4096
 MAX_SIGNATURE_BYTES = 80
+MAX_ATTESTATION_PUBLIC_KEY_BYTES = 256
+MAX_PCRS = 24
 NONCE_CHARS = 43  # base64url of 32 bytes, no padding
 
 DeviceId = Annotated[str, Field(max_length=200), AfterValidator(normalize_device_id)]
@@ -94,6 +101,25 @@ Signature = Annotated[
     ),
     AfterValidator(_decodes_as_base64),
 ]
+Quote = Annotated[
+    str,
+    StringConstraints(
+        min_length=4,
+        max_length=4 * (MAX_ATTEST_BYTES // 3 + 1),
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+    ),
+    AfterValidator(_decodes_as_base64),
+]
+AttestationPublicKey = Annotated[
+    str,
+    StringConstraints(
+        min_length=4,
+        max_length=4 * (MAX_ATTESTATION_PUBLIC_KEY_BYTES // 3 + 1),
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+    ),
+    AfterValidator(_decodes_as_base64),
+]
+PcrIndex = Annotated[int, Field(ge=0, lt=MAX_PCRS)]
 
 
 def decode_nonce(text: str) -> bytes:
@@ -192,6 +218,46 @@ class EvidenceIn(BaseModel):
             measurements=self.measurements.to_measurements(),
             nonce=decode_nonce(self.nonce),
             signature=base64.b64decode(self.signature),
+        )
+
+
+class TpmEvidenceIn(BaseModel):
+    """A TPM device's answer to a challenge (see ``protocol/tpm_evidence.py``).
+
+    ``quoted`` is the TPMS_ATTEST and ``signature`` the AK's signature over it;
+    ``attestation_public_key`` is the AK's DER SubjectPublicKeyInfo and
+    ``attestation_key_binding`` the identity key's signature vouching for it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_id: DeviceId
+    nonce: Nonce
+    quoted: Quote
+    signature: Signature
+    attestation_public_key: AttestationPublicKey
+    attestation_key_binding: Signature
+    pcr_indices: list[PcrIndex] = Field(min_length=1, max_length=MAX_PCRS)
+    pcr_values: list[Sha256Hex] = Field(min_length=1, max_length=MAX_PCRS)
+    measurements: MeasurementsIn
+
+    @model_validator(mode="after")
+    def _one_value_per_pcr(self) -> Self:
+        if len(self.pcr_indices) != len(self.pcr_values):
+            raise ValueError("pcr_values has one value per index of pcr_indices")
+        return self
+
+    def to_evidence(self) -> TpmEvidence:
+        """The evidence in its wire form, for ``verify_tpm_evidence``."""
+        return TpmEvidence(
+            quoted=base64.b64decode(self.quoted),
+            signature=base64.b64decode(self.signature),
+            attestation_public_key=base64.b64decode(self.attestation_public_key),
+            attestation_key_binding=base64.b64decode(self.attestation_key_binding),
+            pcr_indices=tuple(self.pcr_indices),
+            pcr_values=tuple(bytes.fromhex(value) for value in self.pcr_values),
+            measurements=self.measurements.to_measurements(),
+            nonce=decode_nonce(self.nonce),
         )
 
 

@@ -8,14 +8,17 @@ attempt row and an ``attestation-failure`` device event) and returned as the rea
    consumed by one conditional ``UPDATE ... WHERE used_at IS NULL AND expires_at >
    now`` committed at once, so of two racing requests with one nonce only one wins,
    and a nonce is spent even if a later check fails;
-3. ``verify_evidence``: the Alias certificate chains to the registered device ID, the
-   Alias key signed the evidence, and the signed measurements are the certified ones;
+3. the evidence verifies against the registered device ID (``verification``): for
+   DICE, the Alias certificate chains to it, the Alias key signed the evidence and
+   the signed measurements are the certified ones; for a TPM, the identity key
+   vouched for the AK, the AK signed a TPM-generated quote of this nonce, and the
+   quoted PCR is the replay of the reported measurements;
 4. the device is claimed and not revoked;
 5. the OS image and the agent are approved for the device's product, and so is every
    app image;
-6. the tenant CA signs a 24-hour certificate for the Alias key (a software change
-   changes that key, so it needs a new attestation), naming the device ID and
-   carrying the attested OS version.
+6. the tenant CA signs a 24-hour certificate, naming the device ID and carrying the
+   attested OS version, for the DICE Alias key (a software change changes that key,
+   so it needs a new attestation) or the TPM identity key (it never leaves the TPM).
 
 Only SHA-256 digests of nonces are stored; nonces and keys are never logged.
 """
@@ -33,14 +36,6 @@ from sevenfold.crypto.certificate_authority import (
     certificate_pem,
     issue_device_certificate,
 )
-from sevenfold.crypto.dice_chain import AttestedTcb
-from sevenfold.crypto.errors import (
-    AttestationError,
-    EvidenceSignatureError,
-    MeasurementsMismatchError,
-    NonceMismatchError,
-)
-from sevenfold.crypto.evidence import verify_evidence
 from sevenfold.crypto.key_wrapping import KeyUnwrapError
 from sevenfold.protocol.attestation import (
     ATTESTATION_NONCE_BYTES,
@@ -53,6 +48,7 @@ from sevenfold.protocol.attestation import (
     encode_os_version,
 )
 from sevenfold.protocol.clock import Clock
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 from sevenfold.protocol.vocabulary import DeviceStatus
 from sevenfold.service.attestation.models import (
     ApprovedMeasurement,
@@ -60,6 +56,7 @@ from sevenfold.service.attestation.models import (
     AttestationNonce,
     DeviceEvent,
 )
+from sevenfold.service.attestation.verification import Attested, Refused, verified
 from sevenfold.service.ca import service as ca_service
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.devices.models import Device
@@ -67,11 +64,6 @@ from sevenfold.service.errors import AttestationFailedError, CaUnavailableError
 
 ATTESTATION_FAILURE_EVENT = "attestation-failure"
 _OS_VERSION_OID = x509.ObjectIdentifier(ATTESTED_OS_VERSION_OID)
-_REASON_OF_ERROR: tuple[tuple[type[AttestationError], AttestationFailure], ...] = (
-    (EvidenceSignatureError, AttestationFailure.BAD_SIGNATURE),
-    (NonceMismatchError, AttestationFailure.UNKNOWN_NONCE),
-    (MeasurementsMismatchError, AttestationFailure.MEASUREMENT_MISMATCH),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +81,6 @@ class IssuedCertificate:
     certificate_pem: str
     chain_pem: str
     not_after: datetime
-
-
-class _Refused(Exception):
-    """A check failed; carries the reason to record and return."""
-
-    def __init__(self, reason: AttestationFailure, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def _nonce_digest(nonce: bytes) -> str:
@@ -185,35 +168,19 @@ def _consume_nonce(
         )
     )
     if row is None:
-        raise _Refused(
+        raise Refused(
             AttestationFailure.UNKNOWN_NONCE, "the nonce was not issued to this device"
         )
     if row.used_at is not None:
-        raise _Refused(AttestationFailure.NONCE_USED, "the nonce was already used")
-    raise _Refused(AttestationFailure.NONCE_EXPIRED, "the nonce has expired")
-
-
-def _verified(evidence: Evidence, device_id: str, now: datetime) -> AttestedTcb:
-    try:
-        return verify_evidence(
-            evidence,
-            registered_device_id=device_id,
-            expected_nonce=evidence.nonce,
-            now=now,
-        )
-    except AttestationError as err:
-        reason = next(
-            (r for kind, r in _REASON_OF_ERROR if isinstance(err, kind)),
-            AttestationFailure.BAD_CHAIN,
-        )
-        raise _Refused(reason, str(err)) from err
+        raise Refused(AttestationFailure.NONCE_USED, "the nonce was already used")
+    raise Refused(AttestationFailure.NONCE_EXPIRED, "the nonce has expired")
 
 
 def _check_standing(device: Device) -> str:
     if device.tenant_id is None:
-        raise _Refused(AttestationFailure.NOT_CLAIMED, "the device is not claimed")
+        raise Refused(AttestationFailure.NOT_CLAIMED, "the device is not claimed")
     if device.status == DeviceStatus.REVOKED.value:
-        raise _Refused(AttestationFailure.REVOKED, "the device is revoked")
+        raise Refused(AttestationFailure.REVOKED, "the device is revoked")
     return device.tenant_id
 
 
@@ -239,11 +206,11 @@ def _approved_os_version(
     agents = by_kind.get(MeasurementKind.AGENT.value, {})
     apps = by_kind.get(MeasurementKind.APP.value, {})
     if os_row is None or os_row.version is None:
-        raise _Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image")
+        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image")
     if measurements.agent_sha256.hex() not in agents:
-        raise _Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved agent")
+        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved agent")
     if any(app.hex() not in apps for app in measurements.app_image_sha256s):
-        raise _Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved app image")
+        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved app image")
     return os_row.version
 
 
@@ -254,7 +221,7 @@ def _issue(
     kek: KeyEncryptionKey | None,
     on_created: ca_service.CaCreated | None,
     tenant_id: str,
-    attested: AttestedTcb,
+    attested: Attested,
     os_version: str,
 ) -> IssuedCertificate:
     try:
@@ -273,7 +240,7 @@ def _issue(
             on_created=on_created,
         )
     except (CaUnavailableError, KeyUnwrapError) as err:
-        raise _Refused(
+        raise Refused(
             AttestationFailure.CA_UNAVAILABLE, "the tenant CA cannot sign now"
         ) from err
     extension = x509.Extension(
@@ -284,7 +251,7 @@ def _issue(
     certificate = issue_device_certificate(
         signing.private_key,
         signing.certificate,
-        attested.alias_public_key,
+        attested.public_key,
         attested.device_id,
         clock.now(),
         extra_extensions=(extension,),
@@ -335,7 +302,7 @@ def attest(
     clock: Clock,
     kek: KeyEncryptionKey | None,
     device_id: str,
-    evidence: Evidence,
+    evidence: Evidence | TpmEvidence,
     on_created: ca_service.CaCreated | None = None,
 ) -> IssuedCertificate:
     """Check a device's evidence; certify it, or record and raise why not.
@@ -347,7 +314,7 @@ def attest(
     os_version: str | None = None
     try:
         _consume_nonce(session, device.id, evidence.nonce, clock.now())
-        attested = _verified(evidence, device.id, clock.now())
+        attested = verified(evidence, device.id, clock.now())
         tenant_id = _check_standing(device)
         os_version = _approved_os_version(session, device, attested.measurements)
         issued = _issue(
@@ -359,7 +326,7 @@ def attest(
             attested=attested,
             os_version=os_version,
         )
-    except _Refused as refused:
+    except Refused as refused:
         session.rollback()
         _record(session, clock, device, refused.reason, os_version)
         raise AttestationFailedError(
