@@ -1,7 +1,8 @@
 """The agent's HTTP client for the service's device attestation routes.
 
 One attempt is two calls: ``POST /api/v1/device/attestation/nonces`` for a challenge,
-then ``POST .../evidence`` with the key store's evidence for it. Every failure comes
+then ``POST .../evidence`` (DICE) or ``POST .../tpm-evidence`` (TPM) with the key
+store's evidence for it, chosen by the kind of evidence it made. Every failure comes
 back as a typed ``AttestationError`` whose ``reason`` the agent records. The client
 goes through the configured proxy (basic auth if given) except for hosts on the
 no-proxy list, with connect and read timeouts and an overall deadline per attempt.
@@ -20,16 +21,20 @@ import httpx
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AttestationRefusedError,
+    KeyStoreFailedError,
     ProxyAuthenticationError,
     ServiceUnreachableError,
     UnexpectedResponseError,
 )
+from sevenfold.agent.trusted.errors import KeyStoreError
 from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 
 NONCES_PATH = "/api/v1/device/attestation/nonces"
 EVIDENCE_PATH = "/api/v1/device/attestation/evidence"
+TPM_EVIDENCE_PATH = "/api/v1/device/attestation/tpm-evidence"
 ATTESTATION_FAILED = "attestation-failed"
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -96,7 +101,7 @@ class AttestationClient:
         await self._http.aclose()
 
     async def attest(
-        self, keystore: KeyStore[Evidence], measurements: Measurements
+        self, keystore: KeyStore[Evidence | TpmEvidence], measurements: Measurements
     ) -> IssuedCertificate:
         """Get a nonce, answer it with evidence; return the certificate.
 
@@ -114,7 +119,7 @@ class AttestationClient:
             ) from err
 
     async def _attest(
-        self, keystore: KeyStore[Evidence], measurements: Measurements
+        self, keystore: KeyStore[Evidence | TpmEvidence], measurements: Measurements
     ) -> IssuedCertificate:
         device_id = keystore.device_id
         answer = await self._post(NONCES_PATH, {"device_id": device_id}, 201)
@@ -123,9 +128,13 @@ class AttestationClient:
             evidence = keystore.evidence(nonce, measurements)
         except ValueError as err:  # a nonce of the wrong length
             raise UnexpectedResponseError(f"unusable nonce: {err}") from err
-        issued = await self._post(
-            EVIDENCE_PATH, _evidence_body(device_id, evidence), 200
-        )
+        except KeyStoreError as err:  # the TPM refused, the software changed
+            raise KeyStoreFailedError(f"no evidence: {err}") from err
+        if isinstance(evidence, TpmEvidence):
+            path, body = TPM_EVIDENCE_PATH, _tpm_evidence_body(device_id, evidence)
+        else:
+            path, body = EVIDENCE_PATH, _evidence_body(device_id, evidence)
+        issued = await self._post(path, body, 200)
         try:
             return IssuedCertificate(
                 certificate_pem=str(issued["certificate"]).encode("ascii"),
@@ -187,16 +196,35 @@ def _decode_nonce(text: object) -> bytes:
         raise UnexpectedResponseError("the nonce is not base64url") from err
 
 
-def _evidence_body(device_id: str, evidence: Evidence) -> dict[str, Any]:
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _common_body(device_id: str, evidence: Evidence | TpmEvidence) -> dict[str, Any]:
     measurements = evidence.measurements
     return {
         "device_id": device_id,
         "nonce": base64.urlsafe_b64encode(evidence.nonce).rstrip(b"=").decode(),
-        "alias_certificate": base64.b64encode(evidence.alias_certificate).decode(),
         "measurements": {
             "os_image_sha256": measurements.os_image_sha256.hex(),
             "agent_sha256": measurements.agent_sha256.hex(),
             "app_image_sha256s": [d.hex() for d in measurements.app_image_sha256s],
         },
-        "signature": base64.b64encode(evidence.signature).decode(),
+        "signature": _b64(evidence.signature),
+    }
+
+
+def _evidence_body(device_id: str, evidence: Evidence) -> dict[str, Any]:
+    return _common_body(device_id, evidence) | {
+        "alias_certificate": _b64(evidence.alias_certificate)
+    }
+
+
+def _tpm_evidence_body(device_id: str, evidence: TpmEvidence) -> dict[str, Any]:
+    return _common_body(device_id, evidence) | {
+        "quoted": _b64(evidence.quoted),
+        "attestation_public_key": _b64(evidence.attestation_public_key),
+        "attestation_key_binding": _b64(evidence.attestation_key_binding),
+        "pcr_indices": list(evidence.pcr_indices),
+        "pcr_values": [value.hex() for value in evidence.pcr_values],
     }

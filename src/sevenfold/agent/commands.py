@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import signal
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from cryptography import x509
@@ -29,8 +30,13 @@ from sevenfold.agent.measurements import (
 from sevenfold.agent.state import AgentState, StateStore
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.agent.trusted.errors import TrustedCoreError
-from sevenfold.protocol.attestation import Measurements
+from sevenfold.agent.trusted.keystore import KeyStore
+from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import SystemClock
+from sevenfold.protocol.tpm_evidence import TpmEvidence
+
+if TYPE_CHECKING:
+    from sevenfold.agent.trusted.tpm_keystore import TpmKeyStore
 
 PROXY_PASSWORD_ENV = "SEVENFOLD_AGENT_PROXY_PASSWORD"  # noqa: S105 - a name
 MAX_PASSWORD_FILE_BYTES = 4096
@@ -41,6 +47,17 @@ state_dir_option = click.option(
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="The agent's state directory (device secret, certificate, state file).",
+)
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["dice", "tpm"]),
+    default="dice",
+    show_default=True,
+    help="Where the device keys live: software DICE or a TPM 2.0.",
+)
+tcti_option = click.option(
+    "--tcti",
+    help="The TPM's TCTI (e.g. device:/dev/tpmrm0); needed with --backend tpm.",
 )
 output_option = click.option(
     "--output",
@@ -58,20 +75,58 @@ def agent_group() -> None:
 
 @agent_group.command("init")
 @state_dir_option
-@click.option(
-    "--backend", type=click.Choice(["dice"]), default="dice", show_default=True
-)
+@backend_option
+@tcti_option
 @output_option
-def init_command(state_dir: Path, backend: str, output: str) -> None:
-    """Create the device identity (a software-DICE secret) and print the device ID."""
+def init_command(state_dir: Path, backend: str, tcti: str | None, output: str) -> None:
+    """Create the device identity (a software-DICE secret, or keys made in the TPM)
+    and print the device ID."""
+    zero = Measurements(os_image_sha256=_ZERO_DIGEST, agent_sha256=_ZERO_DIGEST)
     try:
-        DiceKeyStore.create(state_dir)
-        zero = Measurements(os_image_sha256=_ZERO_DIGEST, agent_sha256=_ZERO_DIGEST)
-        keystore = DiceKeyStore.open(state_dir, zero, clock=SystemClock())
+        with ExitStack() as stack:
+            if backend == "tpm":
+                _tpm_keystore().create(state_dir, tcti=_need_tcti(tcti))
+            else:
+                DiceKeyStore.create(state_dir)
+            device_id = _open_keystore(state_dir, zero, backend, tcti, stack).device_id
     except TrustedCoreError as err:
         raise _fail(str(err)) from err
-    StateStore(state_dir).write_state(AgentState(device_id=keystore.device_id))
-    _print({"backend": backend, "device_id": keystore.device_id}, output)
+    StateStore(state_dir).write_state(AgentState(device_id=device_id))
+    _print({"backend": backend, "device_id": device_id}, output)
+
+
+def _need_tcti(tcti: str | None) -> str:
+    if not tcti:
+        raise click.UsageError("--backend tpm needs --tcti")
+    return tcti
+
+
+def _tpm_keystore() -> "type[TpmKeyStore]":
+    """The TPM key store class; tpm2-pytss is an optional extra, imported on use."""
+    try:
+        from sevenfold.agent.trusted.tpm_keystore import (  # noqa: PLC0415
+            TpmKeyStore,
+        )
+    except ImportError as err:
+        raise _fail(f"the tpm backend needs tpm2-pytss: {err}") from err
+    return TpmKeyStore
+
+
+def _open_keystore(
+    state_dir: Path,
+    measurements: Measurements,
+    backend: str,
+    tcti: str | None,
+    stack: ExitStack,
+) -> KeyStore[Evidence | TpmEvidence]:
+    """Open the backend's key store over ``state_dir``, measuring ``measurements``;
+    ``stack`` closes a TPM key store (its keys and connection) when it unwinds."""
+    if backend == "tpm":
+        store = _tpm_keystore().open(state_dir, measurements, tcti=_need_tcti(tcti))
+        return stack.enter_context(store)
+    if tcti:
+        raise click.UsageError("--tcti is for --backend tpm")
+    return DiceKeyStore.open(state_dir, measurements, clock=SystemClock())
 
 
 @agent_group.command("status")
@@ -130,15 +185,16 @@ def status_record(state: AgentState, certificate_pem: bytes | None) -> dict[str,
 @click.option("--os-sha256", help="OS image digest (hex), instead of --os-image.")
 @click.option("--agent-sha256", help="Agent digest (hex), instead of --agent-file.")
 @click.option("--app-sha256", multiple=True, help="App image digest (hex).")
+@backend_option
+@tcti_option
 @output_option
-def run_command(output: str, **options: Any) -> None:
+def run_command(output: str, backend: str, tcti: str | None, **options: Any) -> None:
     """Attest now, renew before expiry, retry with backoff; stop on SIGTERM/SIGINT."""
+    stack = ExitStack()
     try:
         config = _config(options)
         measurements = config.measurements.measure()
-        keystore = DiceKeyStore.open(
-            config.state_dir, measurements, clock=SystemClock()
-        )
+        keystore = _open_keystore(config.state_dir, measurements, backend, tcti, stack)
     except (AgentError, TrustedCoreError) as err:
         raise _fail(str(err)) from err
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -163,7 +219,8 @@ def run_command(output: str, **options: Any) -> None:
             )
             await agent.run(stop)
 
-    asyncio.run(main())
+    with stack:
+        asyncio.run(main())
 
 
 def _config(options: dict[str, Any]) -> AgentConfig:

@@ -25,6 +25,7 @@ from sevenfold.agent.state import AgentState, AttestationResult, StateStore
 from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 
 Sleep = Callable[[float], Awaitable[None]]
 STATE_WRITE_FAILED = "state-write-failed"
@@ -35,7 +36,7 @@ class Attester(Protocol):
     """What the daemon needs of ``AttestationClient``."""
 
     async def attest(
-        self, keystore: KeyStore[Evidence], measurements: Measurements
+        self, keystore: KeyStore[Evidence | TpmEvidence], measurements: Measurements
     ) -> IssuedCertificate:
         """Attest once; return the certificate or raise ``AttestationError``."""
         ...
@@ -48,7 +49,7 @@ class Agent:
         self,
         *,
         config: AgentConfig,
-        keystore: KeyStore[Evidence],
+        keystore: KeyStore[Evidence | TpmEvidence],
         measurements: Measurements,
         attester: Attester,
         clock: Clock,

@@ -8,6 +8,7 @@ AgentError
     ├── ServiceUnreachableError the service (or the proxy) did not answer in time
     ├── UnexpectedResponseError the service answered something the agent cannot use
     ├── ProxyAuthenticationError the proxy refused the agent's credentials (407)
+    ├── KeyStoreFailedError     the key store could not make evidence (TPM refused)
     └── AttestationRefusedError the service refused the evidence; ``reason`` says why
 """
 
@@ -50,6 +51,13 @@ class ProxyAuthenticationError(AttestationError):
     """The proxy answered 407: no, or wrong, basic-auth credentials."""
 
     reason = "proxy-authentication-failed"
+
+
+class KeyStoreFailedError(AttestationError):
+    """The key store could not make evidence (the TPM refused, or the measured
+    software changed since the key store was opened)."""
+
+    reason = "key-store-failed"
 
 
 class AttestationRefusedError(AttestationError):
