@@ -83,41 +83,25 @@ Nonce = Annotated[
     ),
     AfterValidator(_decodes_as_nonce),
 ]
+
+
+def _base64_bounds(max_bytes: int) -> StringConstraints:
+    """Standard base64 text of at most ``max_bytes`` bytes, length bounded first."""
+    return StringConstraints(
+        min_length=4,
+        max_length=4 * (max_bytes // 3 + 1),
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+    )
+
+
+_IS_BASE64 = AfterValidator(_decodes_as_base64)
 AliasCertificate = Annotated[
-    str,
-    StringConstraints(
-        min_length=4,
-        max_length=4 * (MAX_ALIAS_CERTIFICATE_BYTES // 3 + 1),
-        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
-    ),
-    AfterValidator(_decodes_as_base64),
+    str, _base64_bounds(MAX_ALIAS_CERTIFICATE_BYTES), _IS_BASE64
 ]
-Signature = Annotated[
-    str,
-    StringConstraints(
-        min_length=4,
-        max_length=4 * (MAX_SIGNATURE_BYTES // 3 + 1),
-        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
-    ),
-    AfterValidator(_decodes_as_base64),
-]
-Quote = Annotated[
-    str,
-    StringConstraints(
-        min_length=4,
-        max_length=4 * (MAX_ATTEST_BYTES // 3 + 1),
-        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
-    ),
-    AfterValidator(_decodes_as_base64),
-]
+Signature = Annotated[str, _base64_bounds(MAX_SIGNATURE_BYTES), _IS_BASE64]
+Quote = Annotated[str, _base64_bounds(MAX_ATTEST_BYTES), _IS_BASE64]
 AttestationPublicKey = Annotated[
-    str,
-    StringConstraints(
-        min_length=4,
-        max_length=4 * (MAX_ATTESTATION_PUBLIC_KEY_BYTES // 3 + 1),
-        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
-    ),
-    AfterValidator(_decodes_as_base64),
+    str, _base64_bounds(MAX_ATTESTATION_PUBLIC_KEY_BYTES), _IS_BASE64
 ]
 PcrIndex = Annotated[int, Field(ge=0, lt=MAX_PCRS)]
 
