@@ -19,26 +19,21 @@ and written to ``bench/results/attestation.json`` and ``.md``; nothing asserts a
 
 import argparse
 import asyncio
-import contextlib
-import os
-import platform
 import ssl
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import cryptography
 import httpx
-import uvicorn
 
 from bench import crypto_ceiling
 from bench.attest_load import AttestResult, run_attestations
 from bench.attestation_report import AttestRow, text_table, write_outputs
 from bench.dice_devices import BenchDevice, approvals, new_devices
-from bench.foundation import _database as database
+from bench.environment import benchmark_database, machine_facts
 from bench.target import ServiceTarget, claim, register_ids, sevenfold_server
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -111,18 +106,6 @@ def _print_http(backend: str, result: AttestResult) -> None:
 
 
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
-    cpu_model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     from cryptography.hazmat.backends.openssl import backend  # noqa: PLC0415
 
     return {
@@ -132,15 +115,10 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": args.duration_s,
         "warmup_s": args.warmup_s,
         "crypto_s": args.crypto_s,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "uvicorn": uvicorn.__version__,
+        **machine_facts(),
         "cryptography": cryptography.__version__,
         "openssl": backend.openssl_version_text(),
         "python_ssl": ssl.OPENSSL_VERSION,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
         "databases": {},
     }
 
@@ -160,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             print(f"{backend}: setting up {args.devices} devices", flush=True)
             try:
-                with database(backend, workdir) as (url, migrate, version):
+                with benchmark_database(backend, workdir) as (url, migrate, version):
                     meta["databases"][backend] = version
                     (workdir / backend).mkdir()
                     with sevenfold_server(

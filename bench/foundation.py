@@ -17,26 +17,19 @@ and ``.md``. Nothing here asserts a timing.
 """
 
 import argparse
-import contextlib
 import json
 import math
-import os
-import platform
-import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import uvicorn
-from tests.support.postgres import postgres_server
 
+from bench.environment import benchmark_database, machine_facts
 from bench.load import LoadResult, LoadSpec, run_httpx
 from bench.report import Row, text_table, write_outputs
 from bench.servers import server_process
@@ -181,53 +174,14 @@ class Bench:
         )
 
 
-@contextlib.contextmanager
-def _database(backend: str, workdir: Path) -> Iterator[tuple[str, bool, str]]:
-    """Yield (SQLAlchemy URL, needs migrating, server version) for a backend."""
-    if backend == "sqlite":
-        yield (
-            f"sqlite:///{workdir / 'bench.db'}",
-            True,
-            f"SQLite {sqlite3.sqlite_version}",
-        )
-        return
-    # The test harness's throwaway cluster (initdb + pg_ctl, fsync off), migrated.
-    with postgres_server() as server:
-        with psycopg.connect(server.admin_url) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-        version = f"PostgreSQL {row[0] if row else '?'}"
-        name = server.create_database()
-        try:
-            yield server.url_for(name), False, version
-        finally:
-            server.drop_database(name)
-
-
 def _meta(args: argparse.Namespace, generator: str) -> dict[str, Any]:
-    cpu_model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
         "generator": generator,
         "concurrency": args.concurrency,
         "duration_s": args.duration_s,
         "warmup_s": args.warmup_s,
         "list_devices": args.list_devices,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "uvicorn": uvicorn.__version__,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
+        **machine_facts(),
         "databases": {},
     }
 
@@ -245,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             print(f"{backend}: setting up", flush=True)
             try:
-                with _database(backend, workdir) as (url, migrate, version):
+                with benchmark_database(backend, workdir) as (url, migrate, version):
                     meta["databases"][backend] = version
                     (workdir / backend).mkdir()
                     with sevenfold_server(
