@@ -11,14 +11,13 @@ is rewritten to a temporary file, fsynced, and renamed over the old one).
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sevenfold.agent.state import AgentState, StateStore
+from sevenfold.agent.state import AgentState, StateStore, write_atomically
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.agent.trusted.errors import TrustedCoreError
 from sevenfold.crypto.errors import CryptoError
@@ -192,7 +191,7 @@ def _create_identity(state_dir: Path, backend: str, tcti: str | None) -> str:
 
 
 def append_record(path: Path, line: str) -> None:
-    """Append one line to a records file: temporary file, fsync, rename, fsync dir."""
+    """Append one line to a records file, atomically (the agent's state writer)."""
     existing = b""
     if path.exists():
         with path.open("rb") as handle:
@@ -201,22 +200,8 @@ def append_record(path: Path, line: str) -> None:
             raise click.ClickException(f"{path} is too large to append to")
         if existing and not existing.endswith(b"\n"):
             existing += b"\n"
-    directory = path.parent if str(path.parent) else Path()
-    directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    try:
-        with temporary.open("xb") as handle:
-            handle.write(existing + line.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    # Records are signed and public: readable by the line's other tools.
+    write_atomically(path, existing + line.encode("utf-8"), mode=0o644)
 
 
 def _passphrase(path: Path | None) -> bytes:
