@@ -18,12 +18,10 @@ from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.vocabulary import Role
 from sevenfold.service.app import create_app
 from sevenfold.service.ca import service as ca_service
-from sevenfold.service.ca.key_encryption_key import (
-    KeyEncryptionKey,
-    KeyEncryptionKeyError,
-)
+from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.ca.models import TenantCa
 from sevenfold.service.db.engine import make_session_factory
+from sevenfold.service.errors import KeyEncryptionKeyError
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.tokens import service as token_service
 from tests.api.tenancy_support import API, assert_problem, bearer

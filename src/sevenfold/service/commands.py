@@ -16,17 +16,19 @@ import uvicorn
 from sevenfold.protocol.clock import SystemClock
 from sevenfold.service.app import create_app
 from sevenfold.service.ca.key_encryption_key import (
-    KeyEncryptionKeyError,
     create_key_encryption_key_file,
     load_key_encryption_key,
 )
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status, upgrade
-from sevenfold.service.errors import ConflictError
+from sevenfold.service.errors import (
+    ConflictError,
+    KeyEncryptionKeyError,
+    TlsSetupError,
+)
 from sevenfold.service.settings import ServiceSettings, load_settings
 from sevenfold.service.tenants import service as tenant_service
 from sevenfold.service.tls.context import (
-    TlsSetupError,
     server_context,
     trust_tenant_cas,
 )

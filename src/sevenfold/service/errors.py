@@ -16,10 +16,16 @@ ServiceError                         500 internal
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
+
+Errors that never reach a client directly: ``BodyTooLargeError`` (the body-limit
+middleware answers 413 itself), ``KeyEncryptionKeyError`` and ``TlsSetupError``
+(start-up refusals), ``AttestationCheckError`` (turned into ``AttestationFailedError``
+once the attempt is recorded).
 """
 
 from typing import Any
 
+from sevenfold.protocol.attestation import AttestationFailure
 from sevenfold.protocol.problems import ProblemCode
 
 
@@ -128,3 +134,28 @@ class DeviceRevokedError(ServiceError):
     """The device's certificate is valid but the device has been revoked."""
 
     default_code = ProblemCode.DEVICE_REVOKED
+
+
+class BodyTooLargeError(Exception):
+    """Raised inside ``receive`` when a streamed body passes the limit."""
+
+
+class KeyEncryptionKeyError(Exception):
+    """The KEK file is missing, readable by others, or does not hold a 32-byte key."""
+
+
+class TlsSetupError(Exception):
+    """The TLS files are unusable or unsafe."""
+
+
+class AttestationCheckError(Exception):
+    """An attestation check failed; carries the reason to record and return.
+
+    Internal to the attestation domain, which turns it into ``AttestationFailedError``
+    after recording the attempt.
+    """
+
+    def __init__(self, reason: AttestationFailure, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

@@ -12,10 +12,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, ProblemCode
-
-
-class BodyTooLargeError(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
+from sevenfold.service.errors import BodyTooLargeError
 
 
 class BodyLimitMiddleware:

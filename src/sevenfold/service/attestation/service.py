@@ -56,11 +56,15 @@ from sevenfold.service.attestation.models import (
     AttestationNonce,
     DeviceEvent,
 )
-from sevenfold.service.attestation.verification import Attested, Refused, verified
+from sevenfold.service.attestation.verification import Attested, verified
 from sevenfold.service.ca import service as ca_service
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.devices.models import Device
-from sevenfold.service.errors import AttestationFailedError, CaUnavailableError
+from sevenfold.service.errors import (
+    AttestationCheckError,
+    AttestationFailedError,
+    CaUnavailableError,
+)
 
 ATTESTATION_FAILURE_EVENT = "attestation-failure"
 _OS_VERSION_OID = x509.ObjectIdentifier(ATTESTED_OS_VERSION_OID)
@@ -168,19 +172,25 @@ def _consume_nonce(
         )
     )
     if row is None:
-        raise Refused(
+        raise AttestationCheckError(
             AttestationFailure.UNKNOWN_NONCE, "the nonce was not issued to this device"
         )
     if row.used_at is not None:
-        raise Refused(AttestationFailure.NONCE_USED, "the nonce was already used")
-    raise Refused(AttestationFailure.NONCE_EXPIRED, "the nonce has expired")
+        raise AttestationCheckError(
+            AttestationFailure.NONCE_USED, "the nonce was already used"
+        )
+    raise AttestationCheckError(
+        AttestationFailure.NONCE_EXPIRED, "the nonce has expired"
+    )
 
 
 def _check_standing(device: Device) -> str:
     if device.tenant_id is None:
-        raise Refused(AttestationFailure.NOT_CLAIMED, "the device is not claimed")
+        raise AttestationCheckError(
+            AttestationFailure.NOT_CLAIMED, "the device is not claimed"
+        )
     if device.status == DeviceStatus.REVOKED.value:
-        raise Refused(AttestationFailure.REVOKED, "the device is revoked")
+        raise AttestationCheckError(AttestationFailure.REVOKED, "the device is revoked")
     return device.tenant_id
 
 
@@ -206,11 +216,17 @@ def _approved_os_version(
     agents = by_kind.get(MeasurementKind.AGENT.value, {})
     apps = by_kind.get(MeasurementKind.APP.value, {})
     if os_row is None or os_row.version is None:
-        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image")
+        raise AttestationCheckError(
+            AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image"
+        )
     if measurements.agent_sha256.hex() not in agents:
-        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved agent")
+        raise AttestationCheckError(
+            AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved agent"
+        )
     if any(app.hex() not in apps for app in measurements.app_image_sha256s):
-        raise Refused(AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved app image")
+        raise AttestationCheckError(
+            AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved app image"
+        )
     return os_row.version
 
 
@@ -240,7 +256,7 @@ def _issue(
             on_created=on_created,
         )
     except (CaUnavailableError, KeyUnwrapError) as err:
-        raise Refused(
+        raise AttestationCheckError(
             AttestationFailure.CA_UNAVAILABLE, "the tenant CA cannot sign now"
         ) from err
     extension = x509.Extension(
@@ -326,7 +342,7 @@ def attest(
             attested=attested,
             os_version=os_version,
         )
-    except Refused as refused:
+    except AttestationCheckError as refused:
         session.rollback()
         _record(session, clock, device, refused.reason, os_version)
         raise AttestationFailedError(

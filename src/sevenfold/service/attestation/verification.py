@@ -25,6 +25,7 @@ from sevenfold.crypto.evidence import verify_evidence
 from sevenfold.crypto.tpm_quote import verify_tpm_evidence
 from sevenfold.protocol.attestation import AttestationFailure, Evidence, Measurements
 from sevenfold.protocol.tpm_evidence import TpmEvidence
+from sevenfold.service.errors import AttestationCheckError
 
 # Anything not listed (an untrusted Alias certificate, an AK the identity key did not
 # vouch for, a malformed quote or one the TPM did not generate) is ``bad-chain``.
@@ -35,15 +36,6 @@ _REASON_OF_ERROR: tuple[tuple[type[AttestationError], AttestationFailure], ...] 
     (MeasurementsMismatchError, AttestationFailure.MEASUREMENT_MISMATCH),
     (PcrMismatchError, AttestationFailure.MEASUREMENT_MISMATCH),
 )
-
-
-class Refused(Exception):
-    """A check failed; carries the reason to record and return."""
-
-    def __init__(self, reason: AttestationFailure, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +57,8 @@ def verified(
     """Verify ``evidence`` for a registered device whose nonce was just consumed.
 
     Raises:
-        Refused: the evidence does not verify; ``reason`` says which link failed.
+        AttestationCheckError: the evidence does not verify; ``reason`` names the
+            link that failed.
     """
     try:
         if isinstance(evidence, TpmEvidence):
@@ -85,4 +78,4 @@ def verified(
             (r for kind, r in _REASON_OF_ERROR if isinstance(err, kind)),
             AttestationFailure.BAD_CHAIN,
         )
-        raise Refused(reason, str(err)) from err
+        raise AttestationCheckError(reason, str(err)) from err

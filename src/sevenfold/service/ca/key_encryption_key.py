@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sevenfold.crypto.key_wrapping import KEK_BYTES
+from sevenfold.service.errors import KeyEncryptionKeyError
 
 KEK_FILE_NAME = "key-encryption-key"
-
-
-class KeyEncryptionKeyError(Exception):
-    """The KEK file is missing, readable by others, or does not hold a 32-byte key."""
 
 
 @dataclass(frozen=True, slots=True)

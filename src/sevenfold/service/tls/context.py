@@ -21,14 +21,11 @@ import ssl
 from pathlib import Path
 
 from sevenfold.service.ca import service as ca_service
+from sevenfold.service.errors import TlsSetupError
 from sevenfold.service.state import AppState
 
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL; not named by Python's ssl module
 _log = logging.getLogger(__name__)
-
-
-class TlsSetupError(Exception):
-    """The TLS files are unusable or unsafe."""
 
 
 def check_key_file(path: Path) -> None:
