@@ -22,10 +22,10 @@ from sevenfold.crypto.registration import (
     sign_registration_record,
     verify_registration_record,
 )
+from sevenfold.protocol.errors import RecordFormatError
 from sevenfold.protocol.registration import (
     MAX_RECORD_LINE_BYTES,
     REGISTRATION_DOMAIN,
-    RecordFormatError,
     RegistrationRecord,
     record_from_json,
     record_from_line,

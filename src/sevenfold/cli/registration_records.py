@@ -11,7 +11,8 @@ from typing import IO, Any
 from sevenfold.cli.errors import InvalidInputError
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
-from sevenfold.protocol.registration import RecordFormatError, record_from_line
+from sevenfold.protocol.errors import RecordFormatError
+from sevenfold.protocol.registration import record_from_line
 
 MAX_RECORDS_FILE_BYTES = 256 * 1024 * 1024
 MAX_REPORTED_ERRORS = 5

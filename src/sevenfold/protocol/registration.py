@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sevenfold.protocol.errors import RecordFormatError
+
 REGISTRATION_DOMAIN = b"sevenfold/registration-record/v1\x00"
 RECORD_VERSION = 1
 SIGNATURE_BYTES = 64
@@ -32,10 +34,6 @@ _KEY_ID = re.compile(r"[0-9a-f]{64}")
 _FIELDS = frozenset(
     {"v", "device_id", "manufacturer_key_id", "created_at", "product", "signature"}
 )
-
-
-class RecordFormatError(ValueError):
-    """The text is not a well-formed registration record."""
 
 
 def _check(condition: bool, message: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
 from sevenfold.protocol.clock import Clock
-from sevenfold.protocol.registration import RecordFormatError
+from sevenfold.protocol.errors import RecordFormatError
 from sevenfold.protocol.vocabulary import DeviceStatus
 from sevenfold.service.access.principal import Principal
 from sevenfold.service.api.deps import (

@@ -1,0 +1,13 @@
+"""Errors raised by the protocol package when wire text is not well formed.
+
+ProtocolError (ValueError)
+└── RecordFormatError   the text is not a well-formed registration record
+"""
+
+
+class ProtocolError(ValueError):
+    """Base of every protocol parsing failure."""
+
+
+class RecordFormatError(ProtocolError):
+    """The text is not a well-formed registration record."""
