@@ -111,6 +111,35 @@ class _Demo:
             self.process.wait()
 
 
+def test_demo_json_output_is_one_summary_object_on_stdout() -> None:
+    result = subprocess.run(
+        [SEVENFOLD, "demo", "--port", "0", "--exit-after", "0", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert sorted(summary) == [
+        "acts",
+        "administrator_token",
+        "data_dir",
+        "service_url",
+        "tenant",
+    ]
+    assert summary["tenant"]["name"] == "Demo"
+    assert summary["administrator_token"].startswith("sf_")
+    titles = [act["title"] for act in summary["acts"]]
+    assert titles[0].startswith("Fleet")
+    assert titles[1].startswith("Attest")
+    assert (
+        "10 certified, 1 refused: unapproved-software, 1 refused: revoked"
+        in (summary["acts"][1]["lines"])
+    )
+    assert "== Fleet" in result.stderr, "the story goes to stderr"
+
+
 def test_demo_claims_and_groups_the_fleet_then_exits() -> None:
     result = subprocess.run(
         [SEVENFOLD, "demo", "--exit-after", "0"],

@@ -13,13 +13,14 @@ gracefully, the temporary data directory is removed, and the exit code is 0.
 import asyncio
 import contextlib
 import errno
+import json
 import os
 import shutil
 import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +60,16 @@ class DemoOptions:
     data_dir: Path | None
     exit_after_s: float | None
     tenant_name: str
+    output: str = "table"
+
+    @property
+    def as_json(self) -> bool:
+        """JSON on stdout: the story goes to stderr, one summary object to stdout."""
+        return self.output == "json"
+
+    def say(self, text: str) -> None:
+        """Tell the story: stdout for people, stderr when stdout is JSON."""
+        click.echo(text, err=self.as_json)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,8 +80,10 @@ class DemoContext:
     token: str
     clock: Clock
     fleet: Fleet
+    say: Callable[[str], None] = click.echo
     fleet_summary: FleetSummary | None = None
     notes: dict[str, object] = field(default_factory=dict)
+    played: list[dict[str, object]] = field(default_factory=list)
 
 
 class DemoAct(Protocol):
@@ -188,23 +201,46 @@ async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) ->
 
 async def _play(context: DemoContext) -> None:
     for act in ACTS:
-        click.echo(f"\n== {act.title} ==")
-        for line in await act.play(context):
-            click.echo(line)
+        context.say(f"\n== {act.title} ==")
+        lines = await act.play(context)
+        for line in lines:
+            context.say(line)
+        context.played.append({"title": act.title, "lines": lines})
 
 
-async def _wait_for_stop(stop: asyncio.Event, exit_after_s: float | None) -> None:
+def _summary(context: DemoContext, options: DemoOptions, tenant_id: str) -> str:
+    """The ``--output json`` document (docs/cli.md): what ran and where to look."""
+    return json.dumps(
+        {
+            "service_url": context.base_url,
+            "administrator_token": context.token,
+            "tenant": {"id": tenant_id, "name": options.tenant_name},
+            "data_dir": str(options.data_dir) if options.data_dir else None,
+            "acts": context.played,
+        },
+        indent=2,
+        sort_keys=True,
+    )
+
+
+async def _wait_for_stop(
+    stop: asyncio.Event, exit_after_s: float | None, say: Callable[[str], None]
+) -> None:
     if exit_after_s is None:
-        click.echo("\nServing until Ctrl-C.")
+        say("\nServing until Ctrl-C.")
         await stop.wait()
     elif exit_after_s > 0:
-        click.echo(f"\nServing for {exit_after_s:g} s (or until Ctrl-C).")
+        say(f"\nServing for {exit_after_s:g} s (or until Ctrl-C).")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=exit_after_s)
 
 
 async def _serve_and_play(
-    options: DemoOptions, settings: ServiceSettings, sock: socket.socket, token: str
+    options: DemoOptions,
+    settings: ServiceSettings,
+    sock: socket.socket,
+    token: str,
+    tenant_id: str,
 ) -> int:
     """Serve the app, play the acts, wait; return the exit code."""
     loop = asyncio.get_running_loop()
@@ -224,12 +260,13 @@ async def _serve_and_play(
     base_url = f"http://{HOST}:{sock.getsockname()[1]}"
     try:
         await _until_started(server, serving)
-        click.echo(f"Service: {base_url}")
+        options.say(f"Service: {base_url}")
         clock = SystemClock()
         context = DemoContext(
             base_url=base_url,
             token=token,
             clock=clock,
+            say=options.say,
             fleet=demo_fleet(
                 options.devices, settings.data_dir / DEVICES_DIR, clock=clock
             ),
@@ -242,14 +279,16 @@ async def _serve_and_play(
             acts.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await acts
-            click.echo("\nInterrupted; stopping.")
+            options.say("\nInterrupted; stopping.")
             return 0
         acts.result()
-        click.echo("")
+        options.say("")
         for line in _where_to_look(base_url, token, options.data_dir):
-            click.echo(line)
-        await _wait_for_stop(stop, options.exit_after_s)
-        click.echo("\nStopping.")
+            options.say(line)
+        if options.as_json:
+            click.echo(_summary(context, options, tenant_id))
+        await _wait_for_stop(stop, options.exit_after_s, options.say)
+        options.say("\nStopping.")
         return 0
     finally:
         server.should_exit = True
@@ -285,14 +324,16 @@ def run_demo(options: DemoOptions) -> int:
         settings = ServiceSettings(
             data_dir=data_dir, database_url=None, host=HOST, port=sock.getsockname()[1]
         )
-        click.echo("Sevenfold demo: a throwaway tenant on the embedded SQLite database")
+        options.say(
+            "Sevenfold demo: a throwaway tenant on the embedded SQLite database"
+        )
         removal = "removed on exit" if temporary else "kept"
-        click.echo(f"Data directory: {data_dir} ({removal})")
+        options.say(f"Data directory: {data_dir} ({removal})")
         name, tenant_id, token = _initialize(settings, options.tenant_name)
-        click.echo(f"Tenant: {name} ({tenant_id})")
-        return asyncio.run(_serve_and_play(options, settings, sock, token))
+        options.say(f"Tenant: {name} ({tenant_id})")
+        return asyncio.run(_serve_and_play(options, settings, sock, token, tenant_id))
     except KeyboardInterrupt:
-        click.echo("\nInterrupted; stopping.")
+        options.say("\nInterrupted; stopping.")
         return 0
     except (SimError, click.ClickException) as err:
         message = err.format_message() if isinstance(err, click.ClickException) else err
@@ -302,7 +343,7 @@ def run_demo(options: DemoOptions) -> int:
         sock.close()
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
-            click.echo(f"Removed {data_dir}.")
+            options.say(f"Removed {data_dir}.")
 
 
 @click.command("demo")
@@ -333,12 +374,21 @@ def run_demo(options: DemoOptions) -> int:
     help="Stop after this many seconds of serving (0: right after the scenario).",
 )
 @click.option("--tenant-name", default="Demo", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the story on stderr, one summary object on stdout (docs/cli.md).",
+)
 def demo_command(
     devices: int,
     port: int | None,
     data_dir: Path | None,
     exit_after_s: float | None,
     tenant_name: str,
+    output: str,
 ) -> None:
     """Run the service with a simulated fleet on a throwaway SQLite database."""
     sys.exit(
@@ -349,6 +399,7 @@ def demo_command(
                 data_dir=data_dir,
                 exit_after_s=exit_after_s,
                 tenant_name=tenant_name,
+                output=output,
             )
         )
     )

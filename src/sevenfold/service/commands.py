@@ -9,6 +9,7 @@ import os
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -26,6 +27,7 @@ from sevenfold.service.errors import (
     KeyEncryptionKeyError,
     TlsSetupError,
 )
+from sevenfold.service.log_format import json_log_config
 from sevenfold.service.settings import ServiceSettings, load_settings
 from sevenfold.service.tenants import service as tenant_service
 from sevenfold.service.tls.context import (
@@ -145,6 +147,14 @@ def init_command(
     default=None,
     help="PEM private key for --tls-cert (mode 0600 or stricter).",
 )
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="The log on stderr: uvicorn's text, or one JSON object per line.",
+)
 def serve_command(
     config_file: Path | None,
     data_dir: Path | None,
@@ -153,6 +163,7 @@ def serve_command(
     port: int | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    output: str,
 ) -> None:
     """Run the security service (needs the key-encryption key that init makes).
 
@@ -185,11 +196,15 @@ def serve_command(
         sys.exit(EXIT_NOT_READY)
     if ssl_context is not None:
         trust_tenant_cas(app.state.sevenfold, ssl_context)
+    logging_options: dict[str, Any] = (
+        {"log_config": json_log_config()} if output == "json" else {}
+    )
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
+        **logging_options,
         **uvicorn_tls_options(ssl_context),
     )
 
