@@ -6,12 +6,16 @@ from sevenfold.service.attestation import models as attestation_models
 from sevenfold.service.audit import models as audit_models
 from sevenfold.service.ca import models as ca_models
 from sevenfold.service.db.base import Base
+from sevenfold.service.deployments import models as deployment_models
 from sevenfold.service.devices import models as device_models
+from sevenfold.service.images import models as image_models
 from sevenfold.service.manufacturing import models as manufacturing_models
 from sevenfold.service.operations import models as operation_models
 from sevenfold.service.products import models as product_models
+from sevenfold.service.releases import models as release_models
 from sevenfold.service.tenants import models as tenant_models
 from sevenfold.service.tokens import models as token_models
+from sevenfold.service.updates import models as update_models
 
 MODEL_MODULES = (
     tenant_models,
@@ -23,6 +27,10 @@ MODEL_MODULES = (
     ca_models,
     attestation_models,
     manufacturing_models,
+    image_models,
+    release_models,
+    deployment_models,
+    update_models,
 )
 
 

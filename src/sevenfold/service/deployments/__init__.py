@@ -1,0 +1,1 @@
+"""deployments domain (docs/updates.md)."""

@@ -1,0 +1,1 @@
+"""images domain (docs/updates.md)."""

@@ -1,0 +1,1 @@
+"""releases domain (docs/updates.md)."""

@@ -1,0 +1,1 @@
+"""updates domain (docs/updates.md)."""
