@@ -165,3 +165,31 @@ class UpdateStatusReport:
             "detail": self.detail,
             "rolled_back_from": self.rolled_back_from,
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetDescription:
+    """One image a device should run, as the director and image repository agree.
+
+    Built by the agent's updater from verified TUF metadata; handed to the install
+    backend with the downloaded, verified file.
+    """
+
+    kind: ImageType
+    component_id: str
+    image_id: str
+    name: str
+    version: str
+    security_version: int
+    sha256: str
+    length: int
+
+    def as_installed(self) -> InstalledImage:
+        """The status-report form."""
+        return InstalledImage(
+            image_id=self.image_id,
+            component_id=self.component_id,
+            version=self.version,
+            kind=self.kind,
+            sha256=self.sha256,
+        )
