@@ -34,6 +34,8 @@ class ProblemCode(StrEnum):
     AUTHORIZATION_NOT_ACCEPTED = "authorization-not-accepted"
     UNTRUSTED_REGISTRATION = "untrusted-registration"
     DEVICE_UNAUTHENTICATED = "device-unauthenticated"
+    INVALID_RELEASE_TRANSITION = "invalid-release-transition"
+    RELEASE_VERSION_NOT_NEWER = "release-version-not-newer"
     INTERNAL = "internal"
 
     @property
@@ -68,6 +70,8 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.AUTHORIZATION_NOT_ACCEPTED: 400,
     ProblemCode.UNTRUSTED_REGISTRATION: 403,
     ProblemCode.DEVICE_UNAUTHENTICATED: 401,
+    ProblemCode.INVALID_RELEASE_TRANSITION: 409,
+    ProblemCode.RELEASE_VERSION_NOT_NEWER: 409,
     ProblemCode.INTERNAL: 500,
 }
 

@@ -40,6 +40,17 @@ class ServiceSettings(BaseSettings):
         le=64,
         description="Outstanding nonces kept per device; the oldest is dropped.",
     )
+    default_eval_window_days: int = Field(
+        default=14,
+        ge=0,
+        le=90,
+        description="Days an OS release stays in retail-eval before promotion.",
+    )
+    release_promotion_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the service promotes OS releases whose window ended.",
+    )
     key_encryption_key_file: Path | None = Field(
         default=None,
         description=(
