@@ -20,6 +20,8 @@ CryptoError
 │   ├── UntrustedManufacturerKeyError   signed by a key the service does not trust
 │   └── RegistrationSignatureError      the signature does not verify (forged, altered)
 ├── InvalidManufacturerKeyError     not an Ed25519 manufacturer key
+├── InvalidImageSigningKeyError     not an Ed25519 image-signing key (or bad passphrase)
+├── ImageSignatureError             the key did not sign this image manifest
 └── DeviceCertificateError          a device client certificate is refused (``reason``)
 """
 
@@ -108,6 +110,14 @@ class RegistrationSignatureError(RegistrationRecordError):
 
 class InvalidManufacturerKeyError(CryptoError, ValueError):
     """The text is not an Ed25519 public (or encrypted private) manufacturer key."""
+
+
+class InvalidImageSigningKeyError(CryptoError, ValueError):
+    """The text is not an Ed25519 public (or encrypted private) image-signing key."""
+
+
+class ImageSignatureError(CryptoError):
+    """The image-signing key did not sign this manifest (forged or altered)."""
 
 
 class DeviceCertificateError(CryptoError):

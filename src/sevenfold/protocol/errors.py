@@ -1,7 +1,8 @@
 """Errors raised by the protocol package when wire text is not well formed.
 
 ProtocolError (ValueError)
-└── RecordFormatError   the text is not a well-formed registration record
+├── RecordFormatError   the text is not a well-formed registration record
+└── PackageFormatError  the bytes are not a well-formed image package
 """
 
 
@@ -11,3 +12,7 @@ class ProtocolError(ValueError):
 
 class RecordFormatError(ProtocolError):
     """The text is not a well-formed registration record."""
+
+
+class PackageFormatError(ProtocolError):
+    """The bytes are not a well-formed image package (docs/updates.md §1)."""
