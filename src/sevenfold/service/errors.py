@@ -12,7 +12,11 @@ ServiceError                         500 internal
 ├── AuthorizationNotAcceptedError    400 authorization-not-accepted
 ├── UntrustedRegistrationError       403 untrusted-registration (``index``, ``reason``)
 ├── DeviceUnauthenticatedError       401 device-unauthenticated (with a ``reason``)
-└── DeviceRevokedError               409 device-revoked
+├── DeviceRevokedError               409 device-revoked
+├── ArtifactTooLargeError            413 body-too-large (an image upload past its cap)
+├── InvalidImagePackageError         422 invalid-image-package
+├── UntrustedImageSignatureError     403 untrusted-image-signature
+└── RangeNotSatisfiableError         416 range-not-satisfiable (``size_bytes``)
 
 Each error carries a stable :class:`ProblemCode`; the message is safe to show a client
 and never contains secrets or internal details.
@@ -134,6 +138,34 @@ class DeviceRevokedError(ServiceError):
     """The device's certificate is valid but the device has been revoked."""
 
     default_code = ProblemCode.DEVICE_REVOKED
+
+
+class ArtifactTooLargeError(ServiceError):
+    """A streamed artifact passed its size cap; nothing was stored."""
+
+    default_code = ProblemCode.BODY_TOO_LARGE
+
+
+class InvalidImagePackageError(ServiceError):
+    """The upload is not a well-formed package, or its payload is not what it says."""
+
+    default_code = ProblemCode.INVALID_IMAGE_PACKAGE
+
+
+class UntrustedImageSignatureError(ServiceError):
+    """The package is not signed by an image-signing key registered for it."""
+
+    default_code = ProblemCode.UNTRUSTED_IMAGE_SIGNATURE
+
+
+class RangeNotSatisfiableError(ServiceError):
+    """The ``Range`` asks for bytes outside the representation (RFC 9110 §15.5.17)."""
+
+    default_code = ProblemCode.RANGE_NOT_SATISFIABLE
+
+    def __init__(self, detail: str, *, size_bytes: int) -> None:
+        super().__init__(detail, extra={"size_bytes": size_bytes})
+        self.size_bytes = size_bytes
 
 
 class BodyTooLargeError(Exception):

@@ -30,6 +30,15 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Largest image package POST /api/v1/images accepts (streamed).",
+    )
+    artifact_dir: Path | None = Field(
+        default=None,
+        description="Where image packages are stored; data_dir/artifacts when unset.",
+    )
     job_poll_interval_s: float = Field(default=0.2, gt=0)
     bulk_claim_batch_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=100, ge=1, le=1000)
@@ -132,6 +141,13 @@ class ServiceSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'sevenfold.db'}"
+
+    @property
+    def effective_artifact_dir(self) -> Path:
+        """The artifact store's directory (``data_dir/artifacts`` unless set)."""
+        if self.artifact_dir is not None:
+            return self.artifact_dir
+        return self.data_dir / "artifacts"
 
     @property
     def effective_key_encryption_key_file(self) -> Path:
