@@ -30,6 +30,7 @@ from sevenfold.service.ca.listeners import CaListeners
 from sevenfold.service.ca.router import router as ca_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
+from sevenfold.service.deployments.router import router as deployments_router
 from sevenfold.service.device_auth.router import router as device_auth_router
 from sevenfold.service.devices.router import router as devices_router
 from sevenfold.service.errors import DatabaseNotReadyError
@@ -37,6 +38,8 @@ from sevenfold.service.manufacturing.router import router as manufacturing_route
 from sevenfold.service.operations.router import router as operations_router
 from sevenfold.service.operations.runner import OperationRunner
 from sevenfold.service.products.router import router as products_router
+from sevenfold.service.releases.promotion import ReleasePromoter
+from sevenfold.service.releases.router import router as releases_router
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
 from sevenfold.service.tenants.router import router as tenants_router
@@ -89,6 +92,15 @@ def create_app(
                 )
                 task = asyncio.create_task(runner.run_forever(), name="operations")
                 stack.callback(task.cancel)
+                promoter = ReleasePromoter(
+                    session_factory=state.session_factory,
+                    clock=state.clock,
+                    poll_interval_s=settings.release_promotion_interval_s,
+                )
+                promotions = asyncio.create_task(
+                    promoter.run_forever(), name="release-promotions"
+                )
+                stack.callback(promotions.cancel)
             yield
 
     app = FastAPI(
@@ -115,6 +127,8 @@ def create_app(
         attestation_router,
         attestation_device_router,
         device_auth_router,
+        releases_router,
+        deployments_router,
     ):
         api.include_router(router)
     app.include_router(api)
