@@ -10,6 +10,18 @@ AgentError
     ├── ProxyAuthenticationError the proxy refused the agent's credentials (407)
     ├── KeyStoreFailedError     the key store could not make evidence (TPM refused)
     └── AttestationRefusedError the service refused the evidence; ``reason`` says why
+└── UpdateError                 one update check failed (docs/updates.md §5)
+    ├── UpdateUnreachableError  the update service did not answer usably
+    ├── UpdateMetadataRefusedError  TUF metadata failed verification (ngclient)
+    ├── UpdateTargetRefusedError    a download is not the signed length or hashes
+    ├── UpdateVerificationError     verified metadata does not authorise the update
+    │   ├── DirectorImageDisagreementError director and image repository differ
+    │   ├── DirectorBindingError    director metadata names another device
+    │   ├── DirectorTargetsInvalidError the director's target list is malformed
+    │   └── SecurityVersionRollbackError below the device's anti-rollback floor
+    ├── UpdateInstallError      the install backend refused or failed
+    ├── UpdateHealthCheckError  a trial boot failed its health check
+    └── UpdateLockedError       another update cycle holds the lock
 """
 
 
@@ -68,3 +80,118 @@ class AttestationRefusedError(AttestationError):
             f"attestation refused: {reason}" + (f" ({detail})" if detail else "")
         )
         self.reason = reason
+
+
+class UpdateError(AgentError):
+    """One update check or transition failed; ``reason`` is what the agent reports."""
+
+    reason = "update-error"
+
+
+class UpdateUnreachableError(UpdateError):
+    """The update service (or proxy) did not answer, or answered an HTTP error."""
+
+    reason = "update-service-unreachable"
+
+
+class UpdateMetadataRefusedError(UpdateError):
+    """TUF metadata failed verification: bad signature, rollback, expiry, mix and
+    match, or over its size cap (python-tuf ngclient)."""
+
+    reason = "metadata-refused"
+
+
+class UpdateTargetRefusedError(UpdateError):
+    """A downloaded image is longer than signed, or its hashes do not match."""
+
+    reason = "target-refused"
+
+
+class UpdateVerificationError(UpdateError):
+    """Verified metadata does not authorise this update (Uptane full verification)."""
+
+    reason = "verification-failed"
+
+
+class DirectorImageDisagreementError(UpdateVerificationError):
+    """A director target is missing from the image repository or differs in length,
+    hashes or the agreeing custom fields."""
+
+    reason = "director-image-disagreement"
+
+
+class DirectorBindingError(UpdateVerificationError):
+    """The director metadata is bound to another device (a replay)."""
+
+    reason = "director-binding"
+
+
+class DirectorTargetsInvalidError(UpdateVerificationError):
+    """The director lists targets the agent cannot use (two OS images, two images of
+    one app, a malformed custom field)."""
+
+    reason = "director-targets-invalid"
+
+
+class SecurityVersionRollbackError(UpdateVerificationError):
+    """The OS target's security version is below the device's anti-rollback floor."""
+
+    reason = "security-version-rollback"
+
+
+class UpdateInstallError(UpdateError):
+    """The install backend could not stage, install or commit an image."""
+
+    reason = "install-failed"
+
+
+class UpdateHealthCheckError(UpdateError):
+    """A trial boot could not attest or reach the service."""
+
+    reason = "health-check-failed"
+
+
+class UpdateLockedError(UpdateError):
+    """Another update cycle (the daemon or ``agent check``) holds the update lock."""
+
+    reason = "update-locked"
+
+
+class InstallError(AgentError):
+    """The install backend refused or failed an operation (docs/updates.md §6).
+
+    InstallError
+    ├── AntiRollbackError        lower security version or a version not above
+    ├── PackageMismatchError     a file is not the target's length or sha256
+    ├── SlotCorruptError         the committed slot no longer matches its slot.json
+    ├── InstallStateCorruptError an install state file is unreadable, no fallback
+    └── InstallRefusedError      the request does not fit the backend's state
+        └── TrialPendingError    a trial boot must be committed or rolled back first
+    """
+
+
+class AntiRollbackError(InstallError):
+    """The image's security version is below the floor, or its version is not above
+    the committed one (threat: downgrade to a vulnerable image)."""
+
+
+class PackageMismatchError(InstallError):
+    """A package file's length or sha256 differs from its target description."""
+
+
+class SlotCorruptError(InstallError):
+    """The committed slot's package no longer matches its slot.json: nothing
+    verified is left to boot; the device needs service."""
+
+
+class InstallStateCorruptError(InstallError):
+    """An install state file is malformed and no fallback copy can stand in."""
+
+
+class InstallRefusedError(InstallError):
+    """The request does not fit the backend's state (not booted, not initialised,
+    already initialised, wrong image kind, no trial to commit)."""
+
+
+class TrialPendingError(InstallRefusedError):
+    """An OS trial is booted: commit it or let it roll back before staging another."""
