@@ -34,6 +34,9 @@ from sevenfold.service.deployments.router import router as deployments_router
 from sevenfold.service.device_auth.router import router as device_auth_router
 from sevenfold.service.devices.router import router as devices_router
 from sevenfold.service.errors import DatabaseNotReadyError
+from sevenfold.service.images.artifact_store import FileArtifactStore
+from sevenfold.service.images.router import UPLOAD_ROUTE
+from sevenfold.service.images.router import router as images_router
 from sevenfold.service.manufacturing.router import router as manufacturing_router
 from sevenfold.service.operations.router import router as operations_router
 from sevenfold.service.operations.runner import OperationRunner
@@ -75,6 +78,7 @@ def create_app(
         session_factory=make_session_factory(engine),
         key_encryption_key=key_encryption_key,
         ca_listeners=CaListeners(),
+        artifact_store=FileArtifactStore(settings.effective_artifact_dir),
     )
 
     @contextlib.asynccontextmanager
@@ -129,12 +133,17 @@ def create_app(
         device_auth_router,
         releases_router,
         deployments_router,
+        images_router,
     ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health.router)
 
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        exempt_routes=frozenset({("POST", API_PREFIX + UPLOAD_ROUTE)}),
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

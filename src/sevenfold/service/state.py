@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.ca.listeners import CaListeners
+from sevenfold.service.images.artifact_store import ArtifactStore
 from sevenfold.service.settings import ServiceSettings
 
 
@@ -21,3 +22,4 @@ class AppState:
     session_factory: sessionmaker[Session]
     key_encryption_key: KeyEncryptionKey | None
     ca_listeners: CaListeners
+    artifact_store: ArtifactStore

@@ -5,6 +5,9 @@ A declared ``Content-Length`` over the limit is refused at once. A body without 
 limit it is refused without reading the rest, otherwise it is replayed to the app.
 (Raising inside the app's ``receive`` is not enough: FastAPI turns any error while
 reading the body into a generic 400.)
+
+Routes listed in ``exempt_routes`` (method, path) stream their bodies and enforce a
+cap of their own: only the image upload, capped by ``max_image_bytes``.
 """
 
 import json
@@ -18,12 +21,21 @@ from sevenfold.service.errors import BodyTooLargeError
 class BodyLimitMiddleware:
     """Enforce ``max_body_bytes`` on every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        exempt_routes: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.exempt_routes = exempt_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            (scope.get("method", ""), scope.get("path", "")) in self.exempt_routes
+        ):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
