@@ -16,6 +16,8 @@ DEFAULT_READ_TIMEOUT_S = 30.0
 DEFAULT_DEADLINE_S = 60.0
 DEFAULT_BACKOFF_BASE_S = 5.0
 DEFAULT_BACKOFF_MAX_S = 3600.0
+DEFAULT_UPDATE_CHECK_INTERVAL_S = 72_000.0  # 20 h, as Azure Sphere
+DEFAULT_BOOTLIMIT = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +64,9 @@ class AgentConfig:
     deadline_s: float = DEFAULT_DEADLINE_S
     backoff_base_s: float = DEFAULT_BACKOFF_BASE_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
+    install_root: Path | None = None  # None: updates off
+    update_check_interval_s: float = DEFAULT_UPDATE_CHECK_INTERVAL_S
+    bootlimit: int = DEFAULT_BOOTLIMIT
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server_url)
@@ -72,6 +77,10 @@ class AgentConfig:
             raise AgentConfigError("timeouts and the deadline are positive seconds")
         if not 0 < self.backoff_base_s <= self.backoff_max_s:
             raise AgentConfigError("backoff needs 0 < base <= max seconds")
+        if self.update_check_interval_s <= 0 or self.bootlimit < 1:
+            raise AgentConfigError(
+                "the update check interval is positive seconds, the bootlimit >= 1"
+            )
 
 
 def parse_no_proxy(text: str) -> tuple[str, ...]:

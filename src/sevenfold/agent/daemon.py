@@ -4,6 +4,10 @@ An ``Agent`` is an instance with everything injected (key store, attestation cli
 clock, sleep, random source), so one process can run many (the simulator does) and
 tests run it in virtual time. Failures never end ``run``: each is recorded in the
 state file with its reason and retried after an exponential, jittered backoff.
+
+With an ``UpdateLoop`` injected, the agent also checks for updates beside the
+attestation loop; when an update needs a reboot, ``run`` returns with
+``reboot_outcome`` set and the caller restarts the device (``agent run``).
 """
 
 import asyncio
@@ -19,10 +23,13 @@ from sevenfold.agent.errors import (
     AttestationError,
     AttestationRefusedError,
     StateCorruptError,
+    UpdateHealthCheckError,
 )
 from sevenfold.agent.schedule import backoff_delay_s, renewal_delay_s
 from sevenfold.agent.state import AgentState, AttestationResult, StateStore
 from sevenfold.agent.trusted.keystore import KeyStore
+from sevenfold.agent.update_cycle import CycleOutcome
+from sevenfold.agent.update_loop import UpdateLoop
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.tpm_evidence import TpmEvidence
@@ -56,6 +63,7 @@ class Agent:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         on_record: Callable[[AgentState], None] | None = None,
+        updates: UpdateLoop | None = None,
     ) -> None:
         self._config = config
         self._keystore = keystore
@@ -68,6 +76,8 @@ class Agent:
         self._failures = 0
         self._state = AgentState(device_id=keystore.device_id)
         self._on_record = on_record
+        self._updates = updates
+        self._reboot_outcome: CycleOutcome | None = None
 
     @property
     def state(self) -> AgentState:
@@ -79,12 +89,47 @@ class Agent:
         """Failed attempts since the last certificate."""
         return self._failures
 
+    @property
+    def reboot_outcome(self) -> CycleOutcome | None:
+        """The update outcome that ended ``run`` because the device must reboot."""
+        return self._reboot_outcome
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Attest now, then keep the certificate fresh until ``stop`` is set."""
+        """Attest now, then keep the certificate fresh until ``stop`` is set (or,
+        with updates on, until an update needs a reboot)."""
         self._load_state()
+        if self._updates is None:
+            await self._attest_until(stop)
+            return
+        halt = asyncio.Event()
+        relay = asyncio.ensure_future(_relay(stop, halt))
+        attesting = asyncio.ensure_future(self._attest_until(halt))
+        try:
+            self._reboot_outcome = await self._updates.run(
+                halt, self._trial_health_check
+            )
+        finally:
+            halt.set()
+            relay.cancel()
+            await asyncio.gather(attesting, relay, return_exceptions=True)
+
+    async def _attest_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             delay_s = await self.attest_once()
             await self._wait(delay_s, stop)
+
+    async def _trial_health_check(self) -> None:
+        """Attest with the trial slot's measurements and save the new certificate
+        (the update cycle then makes one authenticated request with it)."""
+        try:
+            issued = await self._attester.attest(self._keystore, self._measurements)
+            self._store.write_certificate(issued.certificate_pem, issued.chain_pem)
+        except AttestationError as err:
+            raise UpdateHealthCheckError(
+                f"re-attestation refused or failed ({err.reason}): {err}"
+            ) from err
+        except OSError as err:
+            raise UpdateHealthCheckError(f"cannot save the certificate: {err}") from err
 
     async def attest_once(self) -> float:
         """Make one attempt, record it; return seconds until the next one."""
@@ -176,3 +221,8 @@ class Agent:
             sleeper.cancel()
             stopper.cancel()
             await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()

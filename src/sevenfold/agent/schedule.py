@@ -35,3 +35,13 @@ def backoff_delay_s(
 ) -> float:
     """Seconds to wait after ``failures`` consecutive failures: uniform in [0, cap]."""
     return rng.uniform(0.0, backoff_cap_s(failures, base_s, max_s))
+
+
+UPDATE_CHECK_JITTER = 0.10  # update checks vary by +/- 10 %, as renewals do
+
+
+def update_check_delay_s(interval_s: float, rng: random.Random) -> float:
+    """Seconds until the next update check: ``interval_s`` +/- 10 %, so a fleet
+    started together does not ask for metadata together (docs/updates.md §5)."""
+    jitter = rng.uniform(1 - UPDATE_CHECK_JITTER, 1 + UPDATE_CHECK_JITTER)
+    return max(MIN_RENEWAL_DELAY_S, interval_s * jitter)

@@ -1,0 +1,114 @@
+"""Posts the device's update state to ``POST /api/v1/device/update-status``.
+
+The route authenticates the device by its client certificate, so the client is
+built per report from the current TLS context: a trial boot re-attests and gets a
+new certificate, and the next report must present it. Proxy, no-proxy, timeouts
+and the deadline are the attestation client's.
+"""
+
+import asyncio
+import ssl
+from collections.abc import Callable
+
+import httpx
+
+from sevenfold.agent.config import AgentConfig
+from sevenfold.agent.errors import UpdateError, UpdateUnreachableError
+from sevenfold.protocol.updates import UpdateStatusReport
+
+UPDATE_STATUS_PATH = "/api/v1/device/update-status"
+MAX_RESPONSE_BYTES = 64 * 1024
+
+SslContextFactory = Callable[[], ssl.SSLContext | None]
+"""The device's mTLS context now (``None``: plain HTTP or the system roots)."""
+
+
+class UpdateStatusClient:
+    """Reports update states for one device."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        ssl_context_factory: SslContextFactory = lambda: None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._ssl_context_factory = ssl_context_factory
+        self._transport = transport
+
+    async def report(self, report: UpdateStatusReport) -> bool:
+        """Post ``report``; return the service's ``check_requested``.
+
+        Raises:
+            UpdateUnreachableError: no usable answer within the timeouts/deadline.
+            UpdateError: the service refused the report.
+        """
+        config = self._config
+        try:
+            async with (
+                asyncio.timeout(config.deadline_s),
+                self._client() as client,
+            ):
+                response = await client.post(UPDATE_STATUS_PATH, json=report.to_json())
+        except TimeoutError as err:
+            raise UpdateUnreachableError(
+                f"the status report took longer than {config.deadline_s} s"
+            ) from err
+        except httpx.TransportError as err:
+            raise UpdateUnreachableError(
+                f"{type(err).__name__} reporting update status: {err}"
+            ) from err
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise UpdateError("the status answer is too large")
+        if response.status_code in (502, 503, 504):
+            raise UpdateUnreachableError(
+                f"update-status answered {response.status_code}"
+            )
+        if response.status_code != httpx.codes.OK:
+            raise UpdateError(f"update-status answered {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError as err:
+            raise UpdateError("the status answer is not JSON") from err
+        requested = answer.get("check_requested") if isinstance(answer, dict) else None
+        if not isinstance(requested, bool):
+            raise UpdateError("the status answer has no check_requested")
+        return requested
+
+    def _client(self) -> httpx.AsyncClient:
+        config = self._config
+        context = self._ssl_context_factory()
+        verify: ssl.SSLContext | bool = True if context is None else context
+        return httpx.AsyncClient(
+            base_url=config.server_url,
+            transport=self._transport,
+            mounts=_proxy_mounts(config, verify),
+            verify=verify,
+            trust_env=False,
+            timeout=httpx.Timeout(
+                config.read_timeout_s, connect=config.connect_timeout_s
+            ),
+        )
+
+
+def _proxy_mounts(
+    config: AgentConfig, verify: ssl.SSLContext | bool
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """Like ``attestation_client.proxy_mounts``, with the device's TLS context."""
+    proxy = config.proxy
+    if proxy is None or "*" in config.no_proxy:
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        "all://": httpx.AsyncHTTPTransport(
+            proxy=httpx.Proxy(proxy.url, auth=proxy.auth), verify=verify
+        )
+    }
+    for entry in config.no_proxy:
+        if entry.startswith("."):
+            mounts[f"all://*{entry}"] = None
+            continue
+        mounts[f"all://{entry}"] = None
+        if not entry.replace(".", "").replace(":", "").isdigit():
+            mounts[f"all://*.{entry}"] = None
+    return mounts
