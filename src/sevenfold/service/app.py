@@ -47,6 +47,8 @@ from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
 from sevenfold.service.tenants.router import router as tenants_router
 from sevenfold.service.tokens.router import router as tokens_router
+from sevenfold.service.updates.device_router import router as updates_device_router
+from sevenfold.service.updates.router import router as updates_router
 
 API_PREFIX = "/api/v1"
 
@@ -134,6 +136,8 @@ def create_app(
         releases_router,
         deployments_router,
         images_router,
+        updates_router,
+        updates_device_router,
     ):
         api.include_router(router)
     app.include_router(api)

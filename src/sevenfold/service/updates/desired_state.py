@@ -1,0 +1,102 @@
+"""What a device should run now: the director's one source of truth (docs/updates.md
+§3-4).
+
+* OS: the newest release visible on the device group's feed — ``retail`` sees
+  releases in ``retail`` and those in ``retail-eval`` whose ``promote_at`` has passed
+  (due for promotion); ``retail-eval`` sees ``retail-eval`` and ``retail``. Cancelled
+  and withdrawn releases are never offered. No OS under the ``no-updates`` policy.
+* Apps: the group's current deployment's images, only under ``update-all`` with the
+  group's ``app_updates`` on; the app set is then cloud-managed. Otherwise no app
+  entries, and the device keeps (or sideloads) its own apps.
+
+A device outside any group gets nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from sevenfold.protocol.updates import ReleaseState
+from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
+from sevenfold.service.deployments.models import Deployment, DeploymentImage
+from sevenfold.service.images.models import Image
+from sevenfold.service.products.models import DeviceGroup
+from sevenfold.service.releases.models import OsRelease
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """The images the director lists for one device."""
+
+    os_image: Image | None
+    app_images: tuple[Image, ...]
+    apps_managed: bool
+
+    @property
+    def images(self) -> tuple[Image, ...]:
+        """OS first, then apps in deployment order."""
+        return ((self.os_image,) if self.os_image else ()) + self.app_images
+
+
+def newest_release_image(session: Session, feed: str, now: datetime) -> Image | None:
+    """The image of the newest release a feed sees at ``now``."""
+    visible: ColumnElement[bool]
+    if feed == OsFeed.RETAIL_EVAL.value:
+        visible = OsRelease.state.in_(
+            [ReleaseState.RETAIL.value, ReleaseState.RETAIL_EVAL.value]
+        )
+    else:
+        visible = or_(
+            OsRelease.state == ReleaseState.RETAIL.value,
+            (OsRelease.state == ReleaseState.RETAIL_EVAL.value)
+            & (OsRelease.promote_at <= now),
+        )
+    query = (
+        select(Image)
+        .join(OsRelease, OsRelease.image_id == Image.id)
+        .where(visible)
+        .order_by(OsRelease.version_key.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def current_deployment_images(session: Session, device_group_id: str) -> list[Image]:
+    """The images of a group's current deployment, in deployment order."""
+    current = (
+        select(Deployment.id)
+        .where(
+            Deployment.device_group_id == device_group_id,
+            Deployment.superseded_at.is_(None),
+        )
+        .order_by(Deployment.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(Image)
+        .join(DeploymentImage, DeploymentImage.image_id == Image.id)
+        .where(DeploymentImage.deployment_id == current)
+        .order_by(DeploymentImage.position)
+    )
+    return list(session.scalars(query))
+
+
+def desired_state(
+    session: Session, *, device_group_id: str | None, now: datetime
+) -> DesiredState:
+    """What a device of the given group should run at ``now``."""
+    group = (
+        session.get(DeviceGroup, device_group_id)
+        if device_group_id is not None
+        else None
+    )
+    if group is None or group.update_policy == UpdatePolicy.NO_UPDATES.value:
+        return DesiredState(os_image=None, app_images=(), apps_managed=False)
+    os_image = newest_release_image(session, group.os_feed, now)
+    if group.update_policy != UpdatePolicy.UPDATE_ALL.value or not group.app_updates:
+        return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
+    apps = tuple(current_deployment_images(session, group.id))
+    return DesiredState(os_image=os_image, app_images=apps, apps_managed=True)
