@@ -14,6 +14,12 @@ from fastapi.testclient import TestClient
 from sevenfold.protocol.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
 from tests.conftest import TenantAccess
 from tests.support.devices import new_device_ids
+from tests.support.images import (
+    build_package,
+    make_signing_key,
+    register_signing_key,
+    upload_ok,
+)
 from tests.support.manufacturer import signed_records
 
 API = "/api/v1"
@@ -83,6 +89,7 @@ class Fleet:
     operation_id: str
     ca_id: str
     measurement_id: str
+    image_id: str
 
     @property
     def ids(self) -> dict[str, str]:
@@ -97,6 +104,7 @@ class Fleet:
             "operation_id": self.operation_id,
             "ca_id": self.ca_id,
             "measurement_id": self.measurement_id,
+            "image_id": self.image_id,
         }
 
 
@@ -117,7 +125,8 @@ def register_devices(
 def build_fleet(
     client: TestClient, owner: TenantAccess, platform: TenantAccess
 ) -> Fleet:
-    """A product, its groups, a claimed device, a token and a finished bulk claim."""
+    """A product, its groups, a claimed device, a token, a finished bulk claim and an
+    app image."""
     product = client.post(
         f"{API}/products", json={"name": "Gateway"}, headers=owner.headers
     )
@@ -150,6 +159,9 @@ def build_fleet(
         headers=owner.headers,
     )
     assert measurement.status_code == 201, measurement.text
+    image_key = make_signing_key()
+    register_signing_key(client, owner.token, image_key)
+    image_id = upload_ok(client, owner.token, build_package(image_key))
     return Fleet(
         tenant_id=owner.tenant_id,
         product_id=product_id,
@@ -160,6 +172,7 @@ def build_fleet(
         operation_id=operation_id,
         ca_id=cas.json()[0]["id"],
         measurement_id=measurement.json()["id"],
+        image_id=image_id,
     )
 
 

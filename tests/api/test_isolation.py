@@ -23,7 +23,7 @@ from tests.support.manufacturer import TEST_MANUFACTURER_KEY_ID, signed_records
 # Body fields and query parameters, by name, filled with tenant A's identifiers where
 # they name a resource. ``None`` means "leave out".
 QUERY_VALUES_KEYS = {
-    "product_id", "device_group_id", "status", "limit", "cursor", "format",
+    "product_id", "device_group_id", "status", "limit", "cursor", "format", "kind",
 }  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
@@ -38,6 +38,8 @@ tenant's) must be refused before anything else happens."""
 # so claiming A's device says only that the ID is taken (by whom is not said).
 OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/v1/devices/{device_id}/claim"): {409: "device-already-claimed"},
+    # The image upload takes raw bytes, not JSON: what the walk sends is no package.
+    ("POST", "/api/v1/images"): {422: "invalid-image-package"},
 }
 
 
@@ -52,6 +54,7 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "ca_id": fleet.ca_id,
         "measurement_id": fleet.measurement_id,
         "key_id": TEST_MANUFACTURER_KEY_ID,
+        "image_id": fleet.image_id,
     }
 
 
@@ -63,6 +66,7 @@ def _query_values(fleet: Fleet) -> dict[str, Any]:
         "limit": 1000,
         "cursor": None,
         "format": "der",
+        "kind": "app",
     }
 
 
@@ -89,8 +93,8 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
 
 def _body_schema(document: dict[str, Any], operation: dict[str, Any]) -> Any:
     body = operation.get("requestBody")
-    if body is None:
-        return None
+    if body is None or "application/json" not in body["content"]:
+        return None  # no body, or raw bytes (image upload)
     schema = body["content"]["application/json"]["schema"]
     for option in schema.get("anyOf", [schema]):
         if "$ref" in option:
