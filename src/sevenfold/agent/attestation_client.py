@@ -26,6 +26,7 @@ from sevenfold.agent.errors import (
     ServiceUnreachableError,
     UnexpectedResponseError,
 )
+from sevenfold.agent.no_proxy import no_proxy_mount_patterns
 from sevenfold.agent.trusted.errors import KeyStoreError
 from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.protocol.attestation import Evidence, Measurements
@@ -51,8 +52,7 @@ class IssuedCertificate:
 def proxy_mounts(config: AgentConfig) -> dict[str, httpx.AsyncBaseTransport | None]:
     """httpx mounts: everything through the proxy, no-proxy hosts direct.
 
-    A no-proxy entry is ``*`` (no proxy at all), a host or IP (it and, for names, its
-    subdomains), ``.domain`` (subdomains only) or ``host:port``.
+    The no-proxy rules are those of ``sevenfold.agent.no_proxy``.
     """
     proxy = config.proxy
     if proxy is None or "*" in config.no_proxy:
@@ -62,13 +62,8 @@ def proxy_mounts(config: AgentConfig) -> dict[str, httpx.AsyncBaseTransport | No
             proxy=httpx.Proxy(proxy.url, auth=proxy.auth)
         )
     }
-    for entry in config.no_proxy:
-        if entry.startswith("."):
-            mounts[f"all://*{entry}"] = None
-            continue
-        mounts[f"all://{entry}"] = None
-        if not entry.replace(".", "").replace(":", "").isdigit():
-            mounts[f"all://*.{entry}"] = None
+    for pattern in no_proxy_mount_patterns(config.no_proxy):
+        mounts[pattern] = None
     return mounts
 
 
