@@ -43,13 +43,15 @@ def insert_image(
     kind: ImageType,
     version: str = "1.0.0",
     component_id: str | None = None,
+    sha256: str | None = None,
 ) -> ImageRow:
-    """Store an image row as an accepted upload would."""
+    """Store an image row as an accepted upload would (``sha256``: the package
+    digest, a device's measurement of it)."""
     image_id = str(uuid.uuid4())
     component = component_id or (
         OS_COMPONENT_ID if kind is ImageType.OS else str(uuid.uuid4())
     )
-    sha256 = hashlib.sha256(image_id.encode()).hexdigest()
+    sha256 = sha256 or hashlib.sha256(image_id.encode()).hexdigest()
     factory = make_session_factory(app.state.sevenfold.engine)
     with factory() as session:
         session.add(

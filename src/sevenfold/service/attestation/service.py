@@ -15,7 +15,8 @@ attempt row and an ``attestation-failure`` device event) and returned as the rea
    quoted PCR is the replay of the reported measurements;
 4. the device is claimed and not revoked;
 5. the OS image and the agent are approved for the device's product, and so is every
-   app image;
+   app image (a released OS image and the tenant's own app images are approved
+   without a manual entry, docs/updates.md §3);
 6. the tenant CA signs a 24-hour certificate, naming the device ID and carrying the
    attested OS version, for the DICE Alias key (a software change changes that key,
    so it needs a new attestation) or the TPM identity key (it never leaves the TPM).
@@ -49,6 +50,7 @@ from sevenfold.protocol.attestation import (
 )
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.tpm_evidence import TpmEvidence
+from sevenfold.protocol.updates import ImageType
 from sevenfold.protocol.vocabulary import DeviceStatus
 from sevenfold.service.attestation.models import (
     ApprovedMeasurement,
@@ -65,6 +67,8 @@ from sevenfold.service.errors import (
     AttestationFailedError,
     CaUnavailableError,
 )
+from sevenfold.service.images.models import Image
+from sevenfold.service.releases import service as releases
 
 ATTESTATION_FAILURE_EVENT = "attestation-failure"
 _OS_VERSION_OID = x509.ObjectIdentifier(ATTESTED_OS_VERSION_OID)
@@ -197,7 +201,12 @@ def _check_standing(device: Device) -> str:
 def _approved_os_version(
     session: Session, device: Device, measurements: Measurements
 ) -> str:
-    """Return the version of the approved OS image, if all the software is approved."""
+    """Return the version of the approved OS image, if all the software is approved.
+
+    Approved (docs/updates.md §3): the OS image of ANY published OS release, or one
+    on the product's manual list; an app image the device's tenant uploaded, or one
+    on the manual list; the agent only from the manual list.
+    """
     approved = (
         session.scalars(
             select(ApprovedMeasurement).where(
@@ -210,24 +219,57 @@ def _approved_os_version(
     by_kind: dict[str, dict[str, ApprovedMeasurement]] = {}
     for row in approved:
         by_kind.setdefault(row.kind, {})[row.sha256] = row
-    os_row = by_kind.get(MeasurementKind.OS.value, {}).get(
-        measurements.os_image_sha256.hex()
-    )
+    os_version = _os_version(session, by_kind, measurements.os_image_sha256.hex())
     agents = by_kind.get(MeasurementKind.AGENT.value, {})
-    apps = by_kind.get(MeasurementKind.APP.value, {})
-    if os_row is None or os_row.version is None:
-        raise AttestationCheckError(
-            AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image"
-        )
     if measurements.agent_sha256.hex() not in agents:
         raise AttestationCheckError(
             AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved agent"
         )
-    if any(app.hex() not in apps for app in measurements.app_image_sha256s):
+    apps = set(by_kind.get(MeasurementKind.APP.value, {}))
+    reported_apps = {app.hex() for app in measurements.app_image_sha256s}
+    if reported_apps - apps:
+        apps |= _tenant_app_digests(session, device.tenant_id, reported_apps - apps)
+    if reported_apps - apps:
         raise AttestationCheckError(
             AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved app image"
         )
+    return os_version
+
+
+def _os_version(
+    session: Session,
+    by_kind: dict[str, dict[str, ApprovedMeasurement]],
+    os_sha256_hex: str,
+) -> str:
+    # Released images of every state count, cancelled and withdrawn included: a
+    # device running a bad release must still attest, or it could never be given
+    # the newer good release that moves it on (versions only go up).
+    released = releases.released_os_image(session, os_sha256_hex)
+    if released is not None:
+        return released.version
+    os_row = by_kind.get(MeasurementKind.OS.value, {}).get(os_sha256_hex)
+    if os_row is None or os_row.version is None:
+        raise AttestationCheckError(
+            AttestationFailure.UNAPPROVED_SOFTWARE, "unapproved OS image"
+        )
     return os_row.version
+
+
+def _tenant_app_digests(
+    session: Session, tenant_id: str | None, digests: set[str]
+) -> set[str]:
+    """Which of ``digests`` are app images of the device's tenant (never another's)."""
+    if tenant_id is None:
+        return set()
+    return set(
+        session.scalars(
+            select(Image.sha256).where(
+                Image.tenant_id == tenant_id,
+                Image.kind == ImageType.APP.value,
+                Image.sha256.in_(sorted(digests)),
+            )
+        ).all()
+    )
 
 
 def _issue(
