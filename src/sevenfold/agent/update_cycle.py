@@ -53,7 +53,7 @@ class BootOutcome(Protocol):
     @property
     def slot(self) -> str: ...
     @property
-    def trial(self) -> bool: ...
+    def trial(self) -> TargetDescription | None: ...
     @property
     def rolled_back_from(self) -> TargetDescription | str | None: ...
     @property
@@ -73,6 +73,10 @@ class InstallBackend(Protocol):
 
     def current_apps(self) -> Sequence[TargetDescription]:
         """The app images installed now."""
+        ...
+
+    def app_image_paths(self) -> Sequence[Path]:
+        """The installed app images' files, in ``current_apps`` order."""
         ...
 
     def stage_os(self, package: Path, target: TargetDescription) -> None:
@@ -172,14 +176,11 @@ class _Plan:
     os: TargetDescription | None = None
     apps: tuple[TargetDescription, ...] | None = None  # None: leave the apps alone
     notes: tuple[str, ...] = ()
+    downloads: tuple[TargetDescription, ...] = ()  # the targets not installed yet
 
     @property
     def empty(self) -> bool:
         return self.os is None and self.apps is None
-
-    @property
-    def targets(self) -> tuple[TargetDescription, ...]:
-        return ((self.os,) if self.os else ()) + (self.apps or ())
 
 
 @contextmanager
@@ -231,7 +232,7 @@ class UpdateCycle:
                     CycleResult.UP_TO_DATE, UpdateState.IDLE, detail, targeted
                 )
             await self._report(UpdateState.DOWNLOADING, None, targeted)
-            files = await asyncio.to_thread(verified.download, plan.targets)
+            files = await asyncio.to_thread(verified.download, plan.downloads)
             await self._report(UpdateState.INSTALLING, None, targeted)
             return await self._install(plan, files, targeted)
         except UpdateError as err:
@@ -259,13 +260,13 @@ class UpdateCycle:
                 CycleResult.ROLLED_BACK, UpdateState.ROLLED_BACK, detail, (),
                 rolled_back_from=version,
             )  # fmt: skip
-        if not boot.trial:
+        if boot.trial is None:
             return CycleOutcome(
                 result=CycleResult.BOOTED,
                 state=UpdateState.IDLE,
                 os_version=self._os_version(),
             )
-        trial_version = self._os_version()
+        trial_version = boot.trial.version
         try:
             await health_check()
             # One authenticated request with the new certificate (mTLS).
@@ -302,11 +303,14 @@ class UpdateCycle:
                     f"OS {target.version} is not newer than {current.version}; staying"
                 )
         apps = None
+        new_apps: tuple[TargetDescription, ...] = ()
         if agreed.apps_managed:
             installed = {app.sha256 for app in self._backend.current_apps()}
             if installed != {app.sha256 for app in agreed.apps}:
                 apps = agreed.apps
-        return _Plan(os=os_target, apps=apps, notes=tuple(notes))
+                new_apps = tuple(a for a in apps if a.sha256 not in installed)
+        downloads = ((os_target,) if os_target else ()) + new_apps
+        return _Plan(os=os_target, apps=apps, notes=tuple(notes), downloads=downloads)
 
     def _os_target(
         self, target: TargetDescription, current: TargetDescription | None
@@ -337,9 +341,12 @@ class UpdateCycle:
     ) -> CycleOutcome:
         try:
             if plan.apps is not None:
-                self._backend.install_apps(
-                    [(files[app.sha256], app) for app in plan.apps]
+                backend = self._backend
+                installed = zip(
+                    backend.current_apps(), backend.app_image_paths(), strict=True
                 )
+                paths = {app.sha256: path for app, path in installed} | files
+                backend.install_apps([(paths[app.sha256], app) for app in plan.apps])
             if plan.os is not None:
                 self._backend.stage_os(files[plan.os.sha256], plan.os)
         except (AgentError, OSError, ValueError) as err:
