@@ -39,7 +39,10 @@ def _device_approving_only_the_agent(
 
 def _attest(client: TestClient, device: SoftwareDevice) -> httpx.Response:
     evidence = device.evidence(nonce_for(client, device.device_id))
-    return client.post(EVIDENCE, json=evidence_body(device.device_id, evidence))
+    response: httpx.Response = client.post(
+        EVIDENCE, json=evidence_body(device.device_id, evidence)
+    )
+    return response
 
 
 def _os_and_app(
