@@ -48,11 +48,12 @@ def corrupt_bootloader(root: Path) -> None:
 # A step is (operation, checkpoint to kill at or None) or a function of the root.
 Step = tuple[str, str | None] | Callable[[Path], None]
 LAST = "<the checkpoint under test>"
+TRIAL_BOOTS: list[Step] = [("boot", None)] * BOOTLIMIT
 
 SCENARIOS: dict[str, list[Step]] = {
     "stage": [("stage-os", LAST)],
     "trial-boot": [("stage-os", None), ("boot", LAST)],
-    "rollback": [("stage-os", None)] + [("boot", None)] * BOOTLIMIT + [("boot", LAST)],
+    "rollback": [("stage-os", None), *TRIAL_BOOTS, ("boot", LAST)],
     "corrupt-trial": [("stage-os", None), corrupt_trial_package, ("boot", LAST)],
     "corrupt-bootloader": [("stage-os", None), corrupt_bootloader, ("boot", LAST)],
     "commit": [("stage-os", None), ("commit-os", LAST)],
