@@ -141,15 +141,27 @@ class UpdateDevice:
         self.simulator.release(package, target)
         return target
 
-    def assert_untouched(self) -> None:
-        """The device runs its factory OS, no apps, and nothing is staged; a reboot
-        boots the same verified slot."""
-        assert self.backend.current_os() == self.factory_os
+    def assert_untouched(self, running: TargetDescription | None = None) -> None:
+        """The device still runs ``running`` (by default its factory OS) in the
+        slot it booted, with no apps and nothing staged, also after a reboot."""
+        expected = running or self.factory_os
+        slot = self.boots[-1].slot
+        assert self.backend.current_os() == expected
         assert self.backend.current_apps() == ()
         assert self.backend.pending_trial() is None
         boot = self.reboot()
-        assert (boot.slot, boot.trial, boot.rolled_back_from) == ("a", None, None)
-        assert self.backend.current_os() == self.factory_os
+        assert (boot.slot, boot.trial, boot.rolled_back_from) == (slot, None, None)
+        assert self.backend.current_os() == expected
+
+    def assert_refused(self, outcome: CycleOutcome, reason: str, because: str) -> None:
+        """``outcome`` is a failed check, reported as failed with ``reason`` and a
+        detail naming ``because``."""
+        assert outcome.failed
+        assert outcome.reason == reason
+        last = self.reporter.reports[-1]
+        assert last.state is UpdateState.FAILED
+        assert last.detail is not None
+        assert because in last.detail, last.detail
 
 
 def make_device(tmp_path: Path, *, bootlimit: int = 3) -> UpdateDevice:

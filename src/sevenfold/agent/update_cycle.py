@@ -237,8 +237,9 @@ class UpdateCycle:
             return await self._install(plan, files, targeted)
         except UpdateError as err:
             _log.warning("update check failed (%s): %s", err.reason, err)
+            detail = f"{err.reason}: {err}"
             return await self._finish(
-                CycleResult.FAILED, UpdateState.FAILED, str(err), targeted, err.reason
+                CycleResult.FAILED, UpdateState.FAILED, detail, targeted, err.reason
             )
 
     async def after_boot(

@@ -73,7 +73,7 @@ def agreed_targets(
     bound_to = director.unrecognized_fields.get(DIRECTOR_DEVICE_ID_FIELD)
     if not _same_device(bound_to, device_id):
         raise DirectorBindingError(
-            f"director metadata is for device {bound_to!r}, not {device_id}"
+            f"director metadata is bound to another device ({str(bound_to)[:16]})"
         )
     apps_managed = director.unrecognized_fields.get(DIRECTOR_APPS_MANAGED_FIELD)
     if not isinstance(apps_managed, bool):
