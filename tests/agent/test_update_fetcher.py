@@ -152,10 +152,12 @@ def test_a_stalled_server_is_a_slow_retrieval_within_the_deadline(
         fetcher.download_bytes(server.url + PATH, 100_000)
 
 
+@pytest.mark.parametrize("before_headers", [True, False])
 def test_a_server_that_stalls_on_every_attempt_is_a_slow_retrieval(
-    harness: _Harness, server: FlakyServer
+    harness: _Harness, server: FlakyServer, before_headers: bool
 ) -> None:
     server.files[PATH] = _data(100_000)
+    server.flakiness.stall_before_headers = before_headers
     server.flakiness.stall_after_bytes = 0
     fetcher = harness.fetcher(read_timeout_s=0.3, max_attempts=2)
 
@@ -296,28 +298,75 @@ def _client_certificate(directory: Path) -> tuple[Path, Path]:
     return certificate_file, write_private(directory / "client-key.pem", key_pem(key))
 
 
+class _MutualTls:
+    """A server TLS context requiring a client certificate, and client contexts."""
+
+    def __init__(self, directory: Path) -> None:
+        self.files = server_tls(directory / "server")
+        certificate, key = _client_certificate(directory)
+        self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server.load_cert_chain(self.files.certificate_file, self.files.key_file)
+        self.server.load_verify_locations(cafile=str(certificate))
+        self.server.verify_mode = ssl.CERT_REQUIRED
+        self.device = self.files.client_context(certificate, key)
+        self.anonymous = self.files.client_context()
+
+
 def test_mtls_download_needs_the_device_client_certificate(
     harness: _Harness, tmp_path: Path
 ) -> None:
-    files = server_tls(tmp_path / "server")
-    client_certificate, client_key = _client_certificate(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(files.certificate_file, files.key_file)
-    server_context.load_verify_locations(cafile=str(client_certificate))
-    server_context.verify_mode = ssl.CERT_REQUIRED
+    tls = _MutualTls(tmp_path)
     data = _data(200_000)
-    with flaky_http_server({PATH: data}, tls=server_context) as tls_server:
+    with flaky_http_server({PATH: data}, tls=tls.server) as tls_server:
         tls_server.flakiness.drop_every_bytes = 64 * KIB
-        with_certificate = harness.fetcher(
-            ssl_context=files.client_context(client_certificate, client_key)
-        )
+        with_certificate = harness.fetcher(ssl_context=tls.device)
         assert with_certificate.download_bytes(tls_server.url + PATH, len(data)) == data
         assert with_certificate.resumes == tls_server.drops[PATH] > 0
 
-        without = harness.fetcher(ssl_context=files.client_context(), max_attempts=2)
+        without = harness.fetcher(ssl_context=tls.anonymous, max_attempts=2)
         with pytest.raises(DownloadError):
             without.download_bytes(tls_server.url + PATH, len(data))
         assert without.bytes_received == 0
+
+
+def test_a_server_certificate_the_device_does_not_trust_is_refused_at_once(
+    harness: _Harness, tmp_path: Path
+) -> None:
+    tls = _MutualTls(tmp_path)
+    with flaky_http_server({PATH: b"image"}, tls=tls.server) as impostor:
+        fetcher = harness.fetcher(ssl_context=ssl.create_default_context())
+        with pytest.raises(DownloadError, match="TLS failure"):
+            fetcher.download_bytes(impostor.url + PATH, 100)
+    assert fetcher.attempts == 1
+    assert impostor.requests == []
+
+
+def test_mtls_downloads_tunnel_through_an_authenticating_proxy(
+    harness: _Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tls = _MutualTls(tmp_path)
+    data = _data(200_000)
+    with (
+        flaky_http_server({PATH: data}, tls=tls.server) as tls_server,
+        tinyproxy(tmp_path, basic_auth=("agent", PASSWORD)) as proxy,
+    ):
+        url = tls_server.url + PATH
+        anonymous = harness.fetcher(
+            proxy=ProxyConfig(url=proxy.url), ssl_context=tls.device
+        )
+        with pytest.raises(
+            DownloadHTTPError, match="proxy refused the tunnel"
+        ) as raised:
+            anonymous.download_bytes(url, len(data))
+        assert raised.value.status_code == 407
+        assert anonymous.attempts == 1
+        right = ProxyConfig(url=proxy.url, username="agent", password=PASSWORD)
+        fetcher = harness.fetcher(proxy=right, ssl_context=tls.device)
+        assert fetcher.download_bytes(url, len(data)) == data
+        log = proxy.log()
+    assert "CONNECT 127.0.0.1" in log
+    assert PASSWORD not in caplog.text
 
 
 def _tuf_repository(target_name: str, target: bytes) -> dict[str, bytes]:

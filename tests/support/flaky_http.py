@@ -2,9 +2,10 @@
 
 Serves files from a dict over HTTP/1.1 keep-alive, honours a single ``Range`` with
 206/``Content-Range``/``ETag``, and can be told (``Flakiness``) to close the socket
-after every N body bytes, stall, answer some statuses first, send more than its
-``Content-Length``, send forever, ignore ``Range`` or change a file after a drop. It
-counts the body bytes it sent per path and records each request's ``Range``.
+after every N body bytes, stall (before the headers or mid-body), answer some
+statuses first, send more than its ``Content-Length``, send forever, ignore
+``Range`` or change a file after a drop. It counts the body bytes it sent per path
+and records each request's ``Range``.
 """
 
 import contextlib
@@ -31,6 +32,7 @@ class Flakiness:
 
     drop_every_bytes: int | None = None
     stall_after_bytes: int | None = None
+    stall_before_headers: bool = False
     first_statuses: list[int] = field(default_factory=list)
     extra_bytes: int = 0
     endless: bool = False
@@ -116,6 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
             ) else None  # fmt: skip
         if status is not None:
             self._send_empty(status)
+            return
+        if server.flakiness.stall_before_headers:
+            server.stopping.wait(STALL_LIMIT_S)
+            self.close_connection = True
             return
         data = server.files.get(path)
         if data is None:

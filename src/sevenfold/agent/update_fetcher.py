@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_BYTES = 64 * 1024
 RETRYABLE_STATUSES = frozenset({408, 429})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (4\d\d)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,15 +165,16 @@ def _without_credentials(url: str) -> str:
 
 
 def _tls_failure(err: BaseException) -> bool:
-    """A certificate or handshake failure: retrying cannot fix it."""
+    """A certificate or handshake refusal: retrying cannot fix it. (An unexpected EOF
+    is not one: a flaky link cuts TLS connections too.)"""
     seen: list[BaseException] = [err]
     while seen:
         current = seen.pop()
-        if isinstance(current, (ssl.SSLError, urllib3.exceptions.SSLError)):
+        if isinstance(current, ssl.SSLEOFError):
+            return False
+        if isinstance(current, ssl.SSLError):
             return True
         seen.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason:
-            seen.append(current.reason)
         if current.__cause__ is not None:
             seen.append(current.__cause__)
     return False
@@ -298,6 +300,15 @@ class _Transfer:
         reason: BaseException = err
         if isinstance(err, urllib3.exceptions.MaxRetryError) and err.reason:
             reason = err.reason
+        tunnel_refused = _TUNNEL_REFUSED.search(str(reason))
+        if isinstance(reason, urllib3.exceptions.ProxyError) and tunnel_refused:
+            status = int(tunnel_refused.group(1))
+            if status not in RETRYABLE_STATUSES:
+                return DownloadHTTPError(
+                    f"the proxy refused the tunnel to {self.log_url} (HTTP {status}; "
+                    "407 or 401: wrong or missing proxy credentials)",
+                    status,
+                )
         if _tls_failure(reason):
             return DownloadError(f"TLS failure reaching {self.log_url}: {reason}")
         if isinstance(reason, urllib3.exceptions.TimeoutError):
