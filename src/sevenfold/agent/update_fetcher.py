@@ -249,7 +249,7 @@ class _Transfer:
             raise DownloadError(message) from err
         cap_s = min(
             self.settings.backoff_max_s,
-            self.settings.backoff_base_s * 2 ** (self.failures_in_row - 1),
+            self.settings.backoff_base_s * 2 ** min(self.failures_in_row - 1, 62),
         )
         delay_s = min(self.fetcher._rng.uniform(0, cap_s), self._remaining_s())
         logger.info(
