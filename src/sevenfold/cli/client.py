@@ -6,8 +6,9 @@ only deals with the happy path. The transport is swappable (httpx's), which the 
 do not need: they run the CLI against a real server over HTTP.
 """
 
+import contextlib
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -96,6 +97,36 @@ class ServiceClient:
             CliError: the service answered with a problem.
         """
         return self._send("GET", path, json=None, params=params).content
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Send a request whose body or answer is streamed (image upload, download).
+
+        The answer is a success; its body is read by the caller (``iter_bytes``).
+
+        Raises:
+            UnreachableError: no answer, or the connection broke mid-stream.
+            CliError: the service answered with a problem.
+        """
+        try:
+            with self._http.stream(
+                method, path, content=content, headers=headers
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _problem_error(response)
+                yield response
+        except httpx.TransportError as err:
+            raise UnreachableError(
+                f"no answer from {self.server_url} ({type(err).__name__}: {err})"
+            ) from err
 
     def _send(
         self,

@@ -6,6 +6,9 @@ from sevenfold.cli.commands.audit import audit_group
 from sevenfold.cli.commands.ca_certificate import ca_certificate_group
 from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_group import device_group_group
+from sevenfold.cli.commands.image import image_group
+from sevenfold.cli.commands.image_package import image_package_group
+from sevenfold.cli.commands.image_signing_key import image_signing_key_group
 from sevenfold.cli.commands.login import login_command, logout_command
 from sevenfold.cli.commands.manufacturer_key import manufacturer_key_group
 from sevenfold.cli.commands.product import product_group
@@ -26,4 +29,7 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     device_group_group,
     audit_group,
     ca_certificate_group,
+    image_signing_key_group,
+    image_package_group,
+    image_group,
 )
