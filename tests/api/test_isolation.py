@@ -28,7 +28,7 @@ QUERY_VALUES_KEYS = {
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
     "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
-    "version", "label", "records", "public_key_pem",
+    "version", "label", "records", "public_key_pem", "repository",
 }  # fmt: skip
 DEVICE_ROUTES = f"{API}/device/"
 """Device-facing routes: no API token is accepted there, so a tenant's token (any
@@ -38,6 +38,9 @@ tenant's) must be refused before anything else happens."""
 # so claiming A's device says only that the ID is taken (by whom is not said).
 OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/v1/devices/{device_id}/claim"): {409: "device-already-claimed"},
+    # Rotation acts on the caller's own keys; the walk's ``role`` is a tenant role,
+    # which is no TUF role, so B's own request is invalid.
+    ("POST", "/api/v1/update-keys/rotate"): {422: "validation-error"},
     # The image upload takes raw bytes, not JSON: what the walk sends is no package.
     ("POST", "/api/v1/images"): {422: "invalid-image-package"},
 }
@@ -54,6 +57,9 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "ca_id": fleet.ca_id,
         "measurement_id": fleet.measurement_id,
         "key_id": TEST_MANUFACTURER_KEY_ID,
+        "repository": "director",
+        "filename": "1.root.json",
+        "sha256": "0" * 64,
         "image_id": fleet.image_id,
     }
 
@@ -88,6 +94,7 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "label": "approved by B",
         "records": signed_records(new_device_ids(1)),
         "public_key_pem": public_key_pem(Ed25519PrivateKey.generate().public_key()),
+        "repository": "image",
     }
 
 
