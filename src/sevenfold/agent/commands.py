@@ -1,4 +1,5 @@
-"""``sevenfold agent init|run|status``: the device side of attestation.
+"""``sevenfold agent init|run|check|status``: the device side of attestation and
+updates.
 
 ``run`` builds one ``AgentConfig`` from its options (a proxy password only from a file
 or ``SEVENFOLD_AGENT_PROXY_PASSWORD``, never the command line, and never logged) and
@@ -10,6 +11,8 @@ import json
 import logging
 import os
 import signal
+import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -19,18 +22,40 @@ import click
 from cryptography import x509
 
 from sevenfold.agent.attestation_client import AttestationClient
-from sevenfold.agent.config import AgentConfig, ProxyConfig, parse_no_proxy
+from sevenfold.agent.config import (
+    DEFAULT_BOOTLIMIT,
+    DEFAULT_UPDATE_CHECK_INTERVAL_S,
+    AgentConfig,
+    ProxyConfig,
+    parse_no_proxy,
+)
 from sevenfold.agent.daemon import Agent
 from sevenfold.agent.errors import AgentError, StateCorruptError
+from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.measurements import (
     FileMeasurementSource,
     FixedMeasurementSource,
     MeasurementSource,
+    sha256_of_file,
 )
-from sevenfold.agent.state import AgentState, StateStore
+from sevenfold.agent.state import AgentState, StateStore, read_bounded
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.agent.trusted.errors import TrustedCoreError
 from sevenfold.agent.trusted.keystore import KeyStore
+from sevenfold.agent.update_client import (
+    DIRECTOR_REPOSITORY,
+    IMAGE_REPOSITORY,
+    MAX_ROOT_BYTES,
+    pin_trusted_root,
+)
+from sevenfold.agent.update_cycle import CycleOutcome, update_lock
+from sevenfold.agent.update_loop import UpdateLoop
+from sevenfold.agent.update_setup import (
+    boot_for_check,
+    build_update_cycle,
+    device_tls,
+    package_target,
+)
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import SystemClock
 from sevenfold.protocol.tpm_evidence import TpmEvidence
@@ -77,10 +102,37 @@ def agent_group() -> None:
 @state_dir_option
 @backend_option
 @tcti_option
+@click.option(
+    "--install-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Initialise the dir install backend here (slot a = --os-image).",
+)
+@click.option(
+    "--os-image",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The factory OS image package for slot a (needs --install-root).",
+)
+@click.option(
+    "--image-root",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Pin this root.json as the image repository's trust anchor.",
+)
+@click.option(
+    "--director-root",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Pin this root.json as the director's trust anchor.",
+)
 @output_option
-def init_command(state_dir: Path, backend: str, tcti: str | None, output: str) -> None:
+def init_command(
+    state_dir: Path,
+    backend: str,
+    tcti: str | None,
+    output: str,
+    **update_options: Path | None,
+) -> None:
     """Create the device identity (a software-DICE secret, or keys made in the TPM)
-    and print the device ID."""
+    and print the device ID; optionally lay out the install root and pin the update
+    repositories' roots (otherwise pinned on first use, over mTLS)."""
     zero = Measurements(os_image_sha256=_ZERO_DIGEST, agent_sha256=_ZERO_DIGEST)
     try:
         with ExitStack() as stack:
@@ -89,10 +141,41 @@ def init_command(state_dir: Path, backend: str, tcti: str | None, output: str) -
             else:
                 DiceKeyStore.create(state_dir)
             device_id = _open_keystore(state_dir, zero, backend, tcti, stack).device_id
-    except TrustedCoreError as err:
+        record = {"backend": backend, "device_id": device_id}
+        record |= _init_updates(state_dir, **update_options)
+    except (TrustedCoreError, AgentError) as err:
         raise _fail(str(err)) from err
     StateStore(state_dir).write_state(AgentState(device_id=device_id))
-    _print({"backend": backend, "device_id": device_id}, output)
+    _print(record, output)
+
+
+def _init_updates(
+    state_dir: Path,
+    *,
+    install_root: Path | None,
+    os_image: Path | None,
+    image_root: Path | None,
+    director_root: Path | None,
+) -> dict[str, Any]:
+    """Initialise slot a and pin roots as asked; the fields to print."""
+    record: dict[str, Any] = {}
+    if (install_root is None) != (os_image is None):
+        raise AgentError("--install-root and --os-image go together")
+    if install_root is not None and os_image is not None:
+        target = package_target(os_image)
+        DirInstallBackend.initialize(install_root, os_image, target)
+        record["os_version"] = target.version
+    for repository, root_file in (
+        (IMAGE_REPOSITORY, image_root),
+        (DIRECTOR_REPOSITORY, director_root),
+    ):
+        if root_file is not None:
+            data = read_bounded(root_file, MAX_ROOT_BYTES)
+            if data is None:
+                raise AgentError(f"cannot read {root_file}")
+            version = pin_trusted_root(state_dir, repository, data)
+            record[f"{repository}_root_version"] = version
+    return record
 
 
 def _need_tcti(tcti: str | None) -> str:
@@ -163,45 +246,90 @@ def status_record(state: AgentState, certificate_pem: bytes | None) -> dict[str,
     }
 
 
+_SHARED_OPTIONS: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
+    state_dir_option,
+    click.option("--server", required=True, help="The service's base URL."),
+    click.option(
+        "--proxy", help="HTTP(S) proxy URL, http://HOST:PORT (no credentials)."
+    ),
+    click.option("--proxy-user", help="Basic-auth user for the proxy."),
+    click.option(
+        "--proxy-password-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="File holding the proxy password (or SEVENFOLD_AGENT_PROXY_PASSWORD).",
+    ),
+    click.option(
+        "--no-proxy", default="", help="Comma-separated hosts to reach directly."
+    ),
+    click.option("--connect-timeout-s", type=float, default=10.0, show_default=True),
+    click.option("--read-timeout-s", type=float, default=30.0, show_default=True),
+    click.option("--deadline-s", type=float, default=60.0, show_default=True),
+    click.option("--backoff-base-s", type=float, default=5.0, show_default=True),
+    click.option("--backoff-max-s", type=float, default=3600.0, show_default=True),
+    click.option("--os-image", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option("--agent-file", type=click.Path(dir_okay=False, path_type=Path)),
+    click.option("--app-image", multiple=True, type=click.Path(path_type=Path)),
+    click.option("--os-sha256", help="OS image digest (hex), instead of --os-image."),
+    click.option("--agent-sha256", help="Agent digest (hex), instead of --agent-file."),
+    click.option("--app-sha256", multiple=True, help="App image digest (hex)."),
+    backend_option,
+    tcti_option,
+    output_option,
+    click.option(
+        "--install-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The dir install backend's root; turns updates on (see agent init).",
+    ),
+    click.option(
+        "--server-ca",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="CA bundle for the service's TLS certificate (default: system roots).",
+    ),
+    click.option(
+        "--update-check-interval-s",
+        type=float,
+        default=DEFAULT_UPDATE_CHECK_INTERVAL_S,
+        show_default=True,
+    ),
+    click.option("--bootlimit", type=int, default=DEFAULT_BOOTLIMIT, show_default=True),
+]
+
+
+def _agent_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options ``run`` and ``check`` share (connection, measurements, updates)."""
+    for option in reversed(_SHARED_OPTIONS):
+        command = option(command)
+    return command
+
+
 @agent_group.command("run")
-@state_dir_option
-@click.option("--server", required=True, help="The service's base URL.")
-@click.option("--proxy", help="HTTP(S) proxy URL, http://HOST:PORT (no credentials).")
-@click.option("--proxy-user", help="Basic-auth user for the proxy.")
+@_agent_options
 @click.option(
-    "--proxy-password-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="File holding the proxy password (or SEVENFOLD_AGENT_PROXY_PASSWORD).",
+    "--exit-on-reboot",
+    is_flag=True,
+    help="When an update needs a reboot, exit instead of restarting (tests).",
 )
-@click.option("--no-proxy", default="", help="Comma-separated hosts to reach directly.")
-@click.option("--connect-timeout-s", type=float, default=10.0, show_default=True)
-@click.option("--read-timeout-s", type=float, default=30.0, show_default=True)
-@click.option("--deadline-s", type=float, default=60.0, show_default=True)
-@click.option("--backoff-base-s", type=float, default=5.0, show_default=True)
-@click.option("--backoff-max-s", type=float, default=3600.0, show_default=True)
-@click.option("--os-image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--agent-file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--app-image", multiple=True, type=click.Path(path_type=Path))
-@click.option("--os-sha256", help="OS image digest (hex), instead of --os-image.")
-@click.option("--agent-sha256", help="Agent digest (hex), instead of --agent-file.")
-@click.option("--app-sha256", multiple=True, help="App image digest (hex).")
-@backend_option
-@tcti_option
-@output_option
-def run_command(output: str, backend: str, tcti: str | None, **options: Any) -> None:
-    """Attest now, renew before expiry, retry with backoff; stop on SIGTERM/SIGINT."""
+def run_command(
+    output: str, backend: str, tcti: str | None, exit_on_reboot: bool, **options: Any
+) -> None:
+    """Attest now, renew before expiry, retry with backoff; with --install-root also
+    check for updates; stop on SIGTERM/SIGINT. An update that needs a reboot
+    restarts the agent (the restart stands for the device's reboot)."""
     stack = ExitStack()
     try:
-        config = _config(options)
+        install = _install_backend(options)
+        boot = None if install is None else install.boot()
+        config = _config(options, install)
         measurements = config.measurements.measure()
         keystore = _open_keystore(config.state_dir, measurements, backend, tcti, stack)
+        updates = _update_loop(config, install, boot, keystore, options["server_ca"])
     except (AgentError, TrustedCoreError) as err:
         raise _fail(str(err)) from err
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if config.proxy is not None:
         logging.getLogger(__name__).info("using proxy %s", config.proxy.url)
 
-    async def main() -> None:
+    async def main() -> CycleOutcome | None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -216,14 +344,92 @@ def run_command(output: str, backend: str, tcti: str | None, **options: Any) -> 
                 on_record=lambda state: _print(
                     status_record(state, None), output, compact=True
                 ),
+                updates=updates,
             )
             await agent.run(stop)
+            return agent.reboot_outcome
 
     with stack:
-        asyncio.run(main())
+        reboot = asyncio.run(main())
+    if reboot is None:
+        return
+    _print(reboot.to_json(), output, compact=True)
+    if exit_on_reboot:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The restart is the device's reboot: the emulated bootloader runs at start.
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606 - our own command line
 
 
-def _config(options: dict[str, Any]) -> AgentConfig:
+@agent_group.command("check")
+@_agent_options
+def check_command(output: str, backend: str, tcti: str | None, **options: Any) -> None:
+    """Run one update check now (under the update lock the daemon also takes),
+    print its outcome; exit non-zero when the check failed."""
+    if options["install_root"] is None:
+        raise click.UsageError("agent check needs --install-root")
+    stack = ExitStack()
+    try:
+        install = DirInstallBackend(
+            options["install_root"], bootlimit=options["bootlimit"]
+        )
+        with stack, update_lock(options["state_dir"]):
+            boot_for_check(install, options["install_root"])
+            config = _config(options, install)
+            measurements = config.measurements.measure()
+            keystore = _open_keystore(
+                config.state_dir, measurements, backend, tcti, stack
+            )
+            tls = device_tls(
+                keystore, config.state_dir, config.server_url, options["server_ca"]
+            )
+            cycle = build_update_cycle(
+                config, backend=install, device_id=keystore.device_id, tls=tls
+            )
+            outcome = asyncio.run(cycle.check())
+    except (AgentError, TrustedCoreError) as err:
+        raise _fail(str(err)) from err
+    _print(outcome.to_json(), output)
+    if outcome.failed:
+        raise _fail(f"the update check failed: {outcome.reason}")
+
+
+def _update_loop(
+    config: AgentConfig,
+    install: DirInstallBackend | None,
+    boot: BootOutcome | None,
+    keystore: KeyStore[Evidence | TpmEvidence],
+    server_ca: Path | None,
+) -> UpdateLoop | None:
+    if install is None:
+        return None
+    tls = device_tls(keystore, config.state_dir, config.server_url, server_ca)
+    cycle = build_update_cycle(
+        config, backend=install, device_id=keystore.device_id, tls=tls
+    )
+    return UpdateLoop(
+        cycle=cycle,
+        state_dir=config.state_dir,
+        interval_s=config.update_check_interval_s,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        boot=boot,
+    )
+
+
+def _install_backend(options: dict[str, Any]) -> DirInstallBackend | None:
+    """The dir backend when --install-root is given (updates on), not yet booted."""
+    if options["install_root"] is None:
+        return None
+    if options["bootlimit"] < 1:
+        raise AgentError("--bootlimit is at least 1")
+    return DirInstallBackend(options["install_root"], bootlimit=options["bootlimit"])
+
+
+def _config(
+    options: dict[str, Any], install: DirInstallBackend | None = None
+) -> AgentConfig:
     proxy = None
     user = options["proxy_user"]
     if options["proxy"]:
@@ -236,7 +442,7 @@ def _config(options: dict[str, Any]) -> AgentConfig:
     return AgentConfig(
         state_dir=options["state_dir"],
         server_url=options["server"],
-        measurements=_measurement_source(options),
+        measurements=_measurement_source(options, install),
         proxy=proxy,
         no_proxy=parse_no_proxy(options["no_proxy"]),
         connect_timeout_s=options["connect_timeout_s"],
@@ -244,6 +450,9 @@ def _config(options: dict[str, Any]) -> AgentConfig:
         deadline_s=options["deadline_s"],
         backoff_base_s=options["backoff_base_s"],
         backoff_max_s=options["backoff_max_s"],
+        install_root=options["install_root"],
+        update_check_interval_s=options["update_check_interval_s"],
+        bootlimit=options["bootlimit"],
     )
 
 
@@ -257,7 +466,11 @@ def _proxy_password(path: Path | None) -> str | None:
     return data.decode().rstrip("\r\n")
 
 
-def _measurement_source(options: dict[str, Any]) -> MeasurementSource:
+def _measurement_source(
+    options: dict[str, Any], install: DirInstallBackend | None
+) -> MeasurementSource:
+    if install is not None:
+        return _installed_measurements(options, install)
     if options["os_image"] and options["agent_file"]:
         if options["os_sha256"] or options["agent_sha256"] or options["app_sha256"]:
             raise AgentError("measure files or give digests, not both")
@@ -284,6 +497,35 @@ def _measurement_source(options: dict[str, Any]) -> MeasurementSource:
     raise AgentError(
         "give --os-image and --agent-file, or --os-sha256 and --agent-sha256"
     )
+
+
+def _installed_measurements(
+    options: dict[str, Any], install: DirInstallBackend
+) -> MeasurementSource:
+    """With updates on, the OS and app images measured are the installed ones."""
+    if options["os_image"] or options["os_sha256"]:
+        raise AgentError("with --install-root the OS image is the booted slot's")
+    if options["app_image"] or options["app_sha256"]:
+        raise AgentError("with --install-root the app images are the installed set")
+    apps = tuple(install.app_image_paths())
+    if options["agent_file"] and not options["agent_sha256"]:
+        return FileMeasurementSource(
+            os_image=install.os_image_path(),
+            agent=options["agent_file"],
+            app_images=apps,
+        )
+    if options["agent_sha256"] and not options["agent_file"]:
+        try:
+            return FixedMeasurementSource(
+                measurements=Measurements(
+                    os_image_sha256=sha256_of_file(install.os_image_path()),
+                    agent_sha256=bytes.fromhex(options["agent_sha256"]),
+                    app_image_sha256s=tuple(sha256_of_file(app) for app in apps),
+                )
+            )
+        except ValueError as err:
+            raise AgentError(f"a digest is 64 hex characters: {err}") from err
+    raise AgentError("give --agent-file or --agent-sha256")
 
 
 def _print(record: dict[str, Any], output: str, *, compact: bool = False) -> None:

@@ -1,0 +1,138 @@
+"""Wiring the updater for ``agent run`` and ``agent check``: the ``dir`` backend, the
+device's mTLS context, the fetcher, the TUF client and the status reporter.
+
+The TLS context is made fresh for each check and report from the certificate on
+disk, because a trial boot re-attests and replaces it (``update_status_client``).
+Only the ``dice`` key store can present a client certificate to Python's ``ssl``
+(``trusted/tls_identity.py``), so updates need it.
+"""
+
+import hashlib
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sevenfold.agent.config import AgentConfig
+from sevenfold.agent.errors import AgentError, UpdateUnreachableError
+from sevenfold.agent.install.backend import BOOTLOADER_FILE, DirInstallBackend
+from sevenfold.agent.install.records import bootloader_from_json, read_record
+from sevenfold.agent.state import StateStore, read_bounded
+from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
+from sevenfold.agent.trusted.errors import TrustedCoreError
+from sevenfold.agent.update_client import UpdateClient
+from sevenfold.agent.update_cycle import UpdateCycle
+from sevenfold.agent.update_fetcher import FetcherSettings, UpdateFetcher
+from sevenfold.agent.update_status_client import SslContextFactory, UpdateStatusClient
+from sevenfold.protocol.errors import ProtocolError
+from sevenfold.protocol.image_package import MAX_HEADER_BYTES, parse_package_header
+from sevenfold.protocol.updates import TargetDescription
+
+MAX_CA_BUNDLE_BYTES = 256 * 1024
+_HASH_CHUNK_BYTES = 1024 * 1024
+
+
+def package_target(package: Path) -> TargetDescription:
+    """The ``TargetDescription`` of an image package file (its manifest, its size
+    and SHA-256), e.g. the factory OS image given to ``agent init``.
+
+    Raises:
+        AgentError: the file cannot be read or is not an image package.
+    """
+    try:
+        with package.open("rb") as handle:
+            header = parse_package_header(handle.read(MAX_HEADER_BYTES))
+            handle.seek(0)
+            digest = hashlib.sha256()
+            length = 0
+            while chunk := handle.read(_HASH_CHUNK_BYTES):
+                digest.update(chunk)
+                length += len(chunk)
+    except OSError as err:
+        raise AgentError(f"cannot read {package}: {err}") from err
+    except ProtocolError as err:
+        raise AgentError(f"{package} is not an image package: {err}") from err
+    manifest = header.manifest
+    return TargetDescription(
+        kind=manifest.type,
+        component_id=manifest.component_id,
+        image_id=manifest.image_id,
+        name=manifest.name,
+        version=manifest.version,
+        security_version=manifest.security_version,
+        sha256=digest.hexdigest(),
+        length=length,
+    )
+
+
+def boot_for_check(backend: DirInstallBackend, install_root: Path) -> None:
+    """Boot the backend for ``agent check``, which runs beside (or without) the
+    daemon. Booting is the emulated bootloader: with an OS staged or on trial it
+    would count a boot, so ``check`` leaves that to ``agent run`` and refuses.
+
+    Raises:
+        AgentError: an OS update waits for its reboot or its trial to commit.
+    """
+    env = read_record(install_root / BOOTLOADER_FILE, bootloader_from_json)
+    if env is not None and env.upgrade_available:
+        raise AgentError(
+            "an OS update is waiting for its reboot or trial boot; "
+            "`sevenfold agent run` finishes it"
+        )
+    backend.boot()
+
+
+def device_tls(
+    keystore: object, state_dir: Path, server_url: str, server_ca: Path | None
+) -> SslContextFactory:
+    """A factory of the device's mTLS client context (``None`` over plain HTTP)."""
+    if urlsplit(server_url).scheme != "https":
+        return lambda: None
+    if not isinstance(keystore, DiceKeyStore):
+        raise AgentError("updates over mTLS need the dice key store")
+    dice: DiceKeyStore = keystore
+    ca_pem = None
+    if server_ca is not None:
+        ca_pem = read_bounded(server_ca, MAX_CA_BUNDLE_BYTES)
+        if ca_pem is None:
+            raise AgentError(f"no CA bundle at {server_ca}")
+
+    def make() -> ssl.SSLContext:
+        certificate = StateStore(state_dir).read_certificate()
+        if certificate is None:
+            raise UpdateUnreachableError("no device certificate yet; attest first")
+        try:
+            return dice.client_ssl_context(certificate, ca_pem)
+        except TrustedCoreError as err:
+            raise UpdateUnreachableError(f"no mTLS context: {err}") from err
+
+    return make
+
+
+def build_update_cycle(
+    config: AgentConfig,
+    *,
+    backend: DirInstallBackend,
+    device_id: str,
+    tls: SslContextFactory,
+) -> UpdateCycle:
+    """The update cycle over the real transport."""
+
+    def fetcher() -> UpdateFetcher:
+        return UpdateFetcher(
+            FetcherSettings(
+                connect_timeout_s=config.connect_timeout_s,
+                read_timeout_s=config.read_timeout_s,
+                proxy=config.proxy,
+                no_proxy=config.no_proxy,
+                ssl_context=tls(),
+            )
+        )
+
+    client = UpdateClient(
+        state_dir=config.state_dir,
+        server_url=config.server_url,
+        device_id=device_id,
+        fetcher_factory=fetcher,
+    )
+    reporter = UpdateStatusClient(config, ssl_context_factory=tls)
+    return UpdateCycle(source=client, backend=backend, reporter=reporter)
