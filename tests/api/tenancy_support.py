@@ -90,6 +90,7 @@ class Fleet:
     ca_id: str
     measurement_id: str
     image_id: str
+    deployment_id: str
 
     @property
     def ids(self) -> dict[str, str]:
@@ -105,6 +106,7 @@ class Fleet:
             "ca_id": self.ca_id,
             "measurement_id": self.measurement_id,
             "image_id": self.image_id,
+            "deployment_id": self.deployment_id,
         }
 
 
@@ -162,6 +164,12 @@ def build_fleet(
     image_key = make_signing_key()
     register_signing_key(client, owner.token, image_key)
     image_id = upload_ok(client, owner.token, build_package(image_key))
+    deployment = client.post(
+        f"{API}/device-groups/{groups[0]['id']}/deployments",
+        json={"image_ids": [image_id]},
+        headers=owner.headers,
+    )
+    assert deployment.status_code == 201, deployment.text
     return Fleet(
         tenant_id=owner.tenant_id,
         product_id=product_id,
@@ -173,6 +181,7 @@ def build_fleet(
         ca_id=cas.json()[0]["id"],
         measurement_id=measurement.json()["id"],
         image_id=image_id,
+        deployment_id=deployment.json()["id"],
     )
 
 

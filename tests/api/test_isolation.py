@@ -24,12 +24,15 @@ from tests.support.manufacturer import TEST_MANUFACTURER_KEY_ID, signed_records
 # they name a resource. ``None`` means "leave out".
 QUERY_VALUES_KEYS = {
     "product_id", "device_group_id", "status", "limit", "cursor", "format", "kind",
+    "state",
 }  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
     "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
     "version", "label", "records", "public_key_pem", "repository",
+    "image_id", "image_ids", "eval_window_days", "note", "reason",
 }  # fmt: skip
+NO_RELEASE_ID = "5f0b7e0e-0000-4000-8000-000000000000"
 DEVICE_ROUTES = f"{API}/device/"
 """Device-facing routes: no API token is accepted there, so a tenant's token (any
 tenant's) must be refused before anything else happens."""
@@ -61,6 +64,9 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "filename": "1.root.json",
         "sha256": "0" * 64,
         "image_id": fleet.image_id,
+        "deployment_id": fleet.deployment_id,
+        # OS releases are platform data, not tenant A's: an ID that names none.
+        "release_id": NO_RELEASE_ID,
     }
 
 
@@ -73,6 +79,7 @@ def _query_values(fleet: Fleet) -> dict[str, Any]:
         "cursor": None,
         "format": "der",
         "kind": "app",
+        "state": "retail",
     }
 
 
@@ -95,6 +102,11 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "records": signed_records(new_device_ids(1)),
         "public_key_pem": public_key_pem(Ed25519PrivateKey.generate().public_key()),
         "repository": "image",
+        "image_id": fleet.image_id,
+        "image_ids": [fleet.image_id],
+        "eval_window_days": 0,
+        "note": "published by B",
+        "reason": "moved by B",
     }
 
 
@@ -152,6 +164,8 @@ def _snapshot(client: TestClient, owner: TenantAccess, fleet: Fleet) -> list[Any
         f"/ca-certificates/{fleet.ca_id}",
         f"/products/{fleet.product_id}/approved-measurements",
         f"/devices/{fleet.device_id}/attestations",
+        f"/device-groups/{fleet.group_id}/deployments",
+        f"/deployments/{fleet.deployment_id}",
     ]
     snapshot = []
     for path in paths:
