@@ -6,6 +6,7 @@ from sevenfold.cli.commands.audit import audit_group
 from sevenfold.cli.commands.ca_certificate import ca_certificate_group
 from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_group import device_group_group
+from sevenfold.cli.commands.device_update import DEVICE_UPDATE_COMMANDS
 from sevenfold.cli.commands.image import image_group
 from sevenfold.cli.commands.image_package import image_package_group
 from sevenfold.cli.commands.image_signing_key import image_signing_key_group
@@ -15,8 +16,11 @@ from sevenfold.cli.commands.product import product_group
 from sevenfold.cli.commands.product_measurement import measurement_group
 from sevenfold.cli.commands.tenant import tenant_group
 from sevenfold.cli.commands.token import token_group
+from sevenfold.cli.commands.update_key import update_key_group
 
 product_group.add_command(measurement_group)
+for _command in DEVICE_UPDATE_COMMANDS:
+    device_commands.add_command(_command)
 
 OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     login_command,
@@ -32,4 +36,5 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     image_signing_key_group,
     image_package_group,
     image_group,
+    update_key_group,
 )
