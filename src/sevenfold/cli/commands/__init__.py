@@ -12,6 +12,7 @@ from sevenfold.cli.commands.image_package import image_package_group
 from sevenfold.cli.commands.image_signing_key import image_signing_key_group
 from sevenfold.cli.commands.login import login_command, logout_command
 from sevenfold.cli.commands.manufacturer_key import manufacturer_key_group
+from sevenfold.cli.commands.os_release import os_release_group
 from sevenfold.cli.commands.product import product_group
 from sevenfold.cli.commands.product_measurement import measurement_group
 from sevenfold.cli.commands.tenant import tenant_group
@@ -31,6 +32,7 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     manufacturer_key_group,
     product_group,
     device_group_group,
+    os_release_group,
     audit_group,
     ca_certificate_group,
     image_signing_key_group,

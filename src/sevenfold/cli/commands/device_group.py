@@ -1,4 +1,5 @@
-"""``sevenfold device-group create|list|show|update|delete``.
+"""``sevenfold device-group create|list|show|update|delete`` and ``device-group
+deployment create|list``.
 
 A device group is named by its ID or as ``"Product/Group"``.
 """
@@ -142,3 +143,67 @@ def delete_group(run: Invocation, device_group: str) -> None:
     group = find_device_group(run.client, device_group)
     run.client.call("DELETE", f"/device-groups/{group['id']}")
     run.printer.deleted(group)
+
+
+DEPLOYMENT_COLUMNS = (
+    Column("ID", "id"),
+    Column("CURRENT", "current"),
+    Column("CREATED", "created_at"),
+    Column("SUPERSEDED", "superseded_at"),
+    Column("IMAGES", lambda item: _image_summary(item["images"])),
+)
+DEPLOYMENT_FIELDS = (
+    Column("ID", "id"),
+    Column("Device group", "device_group_id"),
+    Column("Current", "current"),
+    Column("Created", "created_at"),
+    Column("Images", lambda item: _image_summary(item["images"])),
+)
+
+
+def _image_summary(images: list[dict[str, Any]]) -> str:
+    if not images:
+        return "(no apps)"
+    return ", ".join(f"{image['name']} {image['version']}" for image in images)
+
+
+@device_group_group.group("deployment")
+def deployment_group() -> None:
+    """Deployments: the app images (one per component) a device group runs."""
+
+
+@deployment_group.command("create")
+@operator_command
+@click.argument("device_group")
+@click.option(
+    "--image",
+    "image_ids",
+    multiple=True,
+    help="An uploaded app image ID (repeat; one per component).",
+)
+@click.option(
+    "--no-images", is_flag=True, help="Deploy no apps at all (removes every app)."
+)
+def create_deployment(
+    run: Invocation, device_group: str, image_ids: tuple[str, ...], no_images: bool
+) -> None:
+    """Deploy app images to a group, superseding its current deployment."""
+    if bool(image_ids) == no_images:
+        raise InvalidInputError("give --image at least once, or --no-images")
+    group_id = find_device_group(run.client, device_group)["id"]
+    deployment = run.client.call(
+        "POST",
+        f"/device-groups/{group_id}/deployments",
+        json={"image_ids": list(image_ids)},
+    )
+    run.printer.record(deployment, DEPLOYMENT_FIELDS)
+
+
+@deployment_group.command("list")
+@operator_command
+@click.argument("device_group")
+def list_deployments(run: Invocation, device_group: str) -> None:
+    """A group's deployments, newest first (the current one is marked)."""
+    group_id = find_device_group(run.client, device_group)["id"]
+    deployments = run.client.call("GET", f"/device-groups/{group_id}/deployments")
+    run.printer.listing(deployments, DEPLOYMENT_COLUMNS)
