@@ -101,9 +101,11 @@ class Agent:
         if self._updates is None:
             await self._attest_until(stop)
             return
+        # Attest first: update checks need the certificate (mTLS).
+        first_delay_s = await self.attest_once()
         halt = asyncio.Event()
         relay = asyncio.ensure_future(_relay(stop, halt))
-        attesting = asyncio.ensure_future(self._attest_until(halt))
+        attesting = asyncio.ensure_future(self._attest_until(halt, first_delay_s))
         try:
             self._reboot_outcome = await self._updates.run(
                 halt, self._trial_health_check
@@ -113,7 +115,11 @@ class Agent:
             relay.cancel()
             await asyncio.gather(attesting, relay, return_exceptions=True)
 
-    async def _attest_until(self, stop: asyncio.Event) -> None:
+    async def _attest_until(
+        self, stop: asyncio.Event, first_delay_s: float | None = None
+    ) -> None:
+        if first_delay_s is not None:
+            await self._wait(first_delay_s, stop)
         while not stop.is_set():
             delay_s = await self.attest_once()
             await self._wait(delay_s, stop)
