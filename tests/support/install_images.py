@@ -130,14 +130,20 @@ class PowerLoss(BaseException):
 
 
 class PowerCut:
-    """A checkpoint that raises ``PowerLoss`` at the ``nth`` step or at a name."""
+    """A checkpoint that raises ``PowerLoss`` at a named step or at the ``nth`` step
+    counted once ``armed``."""
 
-    def __init__(self, *, at_step: str | None = None, nth: int | None = None) -> None:
+    def __init__(
+        self, *, at_step: str | None = None, nth: int | None = None, armed: bool = True
+    ) -> None:
         self.at_step = at_step
         self.nth = nth
+        self.armed = armed
         self.seen: list[str] = []
 
     def __call__(self, step: str) -> None:
+        if not self.armed:
+            return
         self.seen.append(step)
         if step == self.at_step or len(self.seen) == self.nth:
             raise PowerLoss(step)

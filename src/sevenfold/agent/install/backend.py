@@ -282,10 +282,13 @@ class DirInstallBackend:
 
         Raises:
             InstallRefusedError: not booted on a trial.
+            SlotCorruptError: the trial's package no longer matches its slot.json.
         """
         slot = self._require_booted()
         if self.pending_trial() is None:
             raise InstallRefusedError("no trial boot to commit")
+        if not self._slot_verifies(slot):
+            raise SlotCorruptError(f"trial slot {slot} changed since it was booted")
         committed = self._read_committed()
         self._begin(Transaction(operation=Operation.COMMIT_OS, slot=slot))
         self._checkpoint("commit.begin")
