@@ -14,6 +14,7 @@ from sevenfold.protocol.image_package import (
     parse_package_header,
 )
 from sevenfold.protocol.updates import ImageType
+from sevenfold.service.images import service as images_service
 from sevenfold.service.settings import ServiceSettings
 from tests.conftest import TenantAccess
 from tests.support.images import (
@@ -386,3 +387,43 @@ def test_uploaded_manifest_round_trips(client: TestClient, admin: TenantAccess) 
     header = parse_package_header(content.content)
     assert header.manifest == package_manifest(package)
     assert hashlib.sha256(content.content).hexdigest() == package_sha256(package)
+
+
+def test_other_domains_find_images_only_within_the_tenant(
+    app: FastAPI, client: TestClient, admin: TenantAccess, other_tenant: TenantAccess
+) -> None:
+    """``get_visible_image`` and ``get_image_by_sha256`` keep tenants apart."""
+    key = make_signing_key()
+    register_signing_key(client, admin.token, key)
+    register_signing_key(client, admin.token, key, platform=True)
+    app_package = build_package(key)
+    os_package = build_package(key, kind=ImageType.OS, version="26.11")
+    app_id = upload_ok(client, admin.token, app_package)
+    os_id = upload_ok(client, admin.token, os_package)
+    factory = app.state.sevenfold.session_factory
+    with factory() as session:
+        find = images_service.get_image_by_sha256
+        mine = find(
+            session=session,
+            tenant_id=admin.tenant_id,
+            sha256=package_sha256(app_package),
+        )
+        assert mine is not None
+        assert mine.id == app_id
+        theirs = find(
+            session=session,
+            tenant_id=other_tenant.tenant_id,
+            sha256=package_sha256(app_package),
+        )
+        assert theirs is None
+        shared = find(
+            session=session,
+            tenant_id=other_tenant.tenant_id,
+            sha256=package_sha256(os_package),
+        )
+        assert shared is not None
+        assert shared.id == os_id
+        platform_only = find(
+            session=session, tenant_id=None, sha256=package_sha256(app_package)
+        )
+        assert platform_only is None
