@@ -9,11 +9,13 @@ the real time here (the certificates and metadata it signs are valid now).
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -22,10 +24,12 @@ from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.daemon import Agent
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
+from sevenfold.agent.state import StateStore
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.agent.update_cycle import CycleOutcome, CycleResult
 from sevenfold.agent.update_loop import UpdateLoop
 from sevenfold.agent.update_setup import build_update_cycle, device_tls
+from sevenfold.entry.main import root
 from sevenfold.protocol.attestation import Measurements
 from sevenfold.protocol.clock import ManualClock, SystemClock
 from sevenfold.protocol.updates import ImageType
@@ -192,3 +196,81 @@ def test_agent_stages_an_os_release_over_mtls_reboots_and_commits_it(
     assert status.status_code == 200, status.text
     assert status.json()["state"] == "idle"
     assert status.json()["os_version"] == "26.11"
+
+
+def register_device(
+    client: TestClient, admin: TenantAccess, device_id: str, software: Measurements
+) -> None:
+    """Register and claim ``device_id`` and approve ``software`` for its product."""
+    register(client, admin.headers, [device_id])
+    product = create_product(client, admin.headers, "Sensor")
+    group = groups_by_name(client, admin.headers, product["id"])["Production"]
+    claim(client, admin.headers, device_id, group["id"])
+    approve_software(client, admin, product["id"], software)
+
+
+def test_agent_init_and_check_commands_stage_an_update_then_wait_for_the_reboot(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    package, factory = make_image(
+        make_signing_key(), kind=ImageType.OS, version="26.10"
+    )
+    (tmp_path / "factory.pkg").write_bytes(package)
+    state_dir, install_root = tmp_path / "state", tmp_path / "install"
+    runner = CliRunner()
+    init = runner.invoke(
+        root,
+        ["agent", "init", "--state-dir", str(state_dir), "--install-root",
+         str(install_root), "--os-image", str(tmp_path / "factory.pkg"),
+         "--output", "json"],
+    )  # fmt: skip
+    assert init.exit_code == 0, init.output
+    initialised = json.loads(init.output)
+    assert initialised["os_version"] == "26.10"
+    software = Measurements(
+        os_image_sha256=bytes.fromhex(factory.sha256), agent_sha256=AGENT_SHA256
+    )
+    register_device(client, admin, initialised["device_id"], software)
+    add_release(app, clock, "26.11")
+    tls = server_tls(tmp_path / "tls")
+
+    with live_server(app) as http_url:
+        keystore = DiceKeyStore.open(state_dir, software, clock=clock)
+        attest(config_for(state_dir, http_url), keystore, software)
+        with mtls_server(app, tls) as https_url:
+            check = [
+                "agent", "check", "--state-dir", str(state_dir), "--server",
+                https_url, "--server-ca", str(tls.ca_file), "--install-root",
+                str(install_root), "--agent-sha256", AGENT_SHA256.hex(),
+                "--output", "json",
+            ]  # fmt: skip
+            staged = runner.invoke(root, check)
+            waiting = runner.invoke(root, check)
+
+    assert staged.exit_code == 0, staged.output
+    assert json.loads(staged.output)["result"] == "reboot-required"
+    assert json.loads(staged.output)["targeted"] == ["26.11"]
+    assert waiting.exit_code == 1
+    assert "waiting for its reboot" in waiting.output
+    status = client.get(
+        f"/api/v1/devices/{initialised['device_id']}/update-status",
+        headers=admin.headers,
+    )
+    assert status.json()["state"] == "rebooting"
+
+
+def attest(config: AgentConfig, keystore: DiceKeyStore, software: Measurements) -> None:
+    """Attest once over HTTP and save the certificate, as the daemon does."""
+
+    async def main() -> None:
+        async with AttestationClient(config) as attester:
+            issued = await attester.attest(keystore, software)
+        StateStore(config.state_dir).write_certificate(
+            issued.certificate_pem, issued.chain_pem
+        )
+
+    asyncio.run(main())
