@@ -367,3 +367,25 @@ def test_security_floor_edited_below_the_committed_os_is_corrupt(
         (root / name).write_text(json.dumps(record))
     with pytest.raises(InstallStateCorruptError):
         DirInstallBackend(root).boot()
+
+
+def test_damaged_bootloader_env_cannot_commit_a_rolled_back_image(
+    root: Path, backend: DirInstallBackend, old_os: Image, new_os: Image
+) -> None:
+    backend.stage_os(*new_os)
+    for _ in range(4):  # three trial boots, then the rollback
+        DirInstallBackend(root).boot()
+    (root / "bootloader.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "boot_slot": "b",
+                "upgrade_available": 0,
+                "bootcount": 0,
+                "bootlimit": 3,
+            }
+        )
+    )
+    device, outcome = reboot(root)
+    assert outcome.slot == "a"
+    assert device.committed_os() == old_os[1]

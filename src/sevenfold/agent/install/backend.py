@@ -13,9 +13,11 @@ Power loss at any step leaves a state ``boot()`` recovers: the bootloader only
 boots a slot whose package matches its slot.json, a trial that never commits rolls
 back after ``bootlimit`` boots, and an interrupted transaction is finished or
 undone. Corrupt files: ``bootloader.json`` is rebuilt from committed.json (the
-committed slot, disarmed); ``committed.json`` falls back to its backup copy;
-``update.json`` is treated as no transaction, after the bootloader has run, and
-whatever no committed state references is cleaned away.
+committed slot, disarmed), as is one that is disarmed on an uncommitted slot
+outside an interrupted commit of that slot; ``committed.json`` falls back to its
+backup copy (both corrupt: ``InstallStateCorruptError``); ``update.json`` is
+treated as no transaction, after the bootloader has run, and whatever no committed
+state references (a half-staged slot, unused app sets) is cleaned away.
 """
 
 import shutil
@@ -134,7 +136,12 @@ class DirInstallBackend:
             InstallStateCorruptError: both copies of committed.json are corrupt.
         """
         committed = self._read_committed()
-        env = self._read_bootloader_or_repair(committed)
+        try:
+            transaction = read_record(self._update_path, transaction_from_json)
+            transaction_unreadable = False
+        except InstallStateCorruptError:
+            transaction, transaction_unreadable = None, True
+        env = self._read_bootloader_or_repair(committed, transaction)
         rolled_back_from: TargetDescription | None = None
         if env.upgrade_available:
             # U-Boot: count the attempt and persist it before booting the trial.
@@ -154,7 +161,7 @@ class DirInstallBackend:
             self._write_bootloader(env)
             self._checkpoint("boot.fallback")
         self._booted_slot = env.boot_slot
-        self._recover(committed, env)
+        self._recover(committed, env, transaction, transaction_unreadable)
         on_trial = env.upgrade_available and env.boot_slot != committed.slot
         return BootOutcome(
             slot=env.boot_slot,
@@ -163,25 +170,45 @@ class DirInstallBackend:
             bootcount=env.bootcount,
         )
 
-    def _read_bootloader_or_repair(self, committed: CommittedState) -> BootloaderEnv:
+    def _read_bootloader_or_repair(
+        self, committed: CommittedState, transaction: Transaction | None
+    ) -> BootloaderEnv:
+        """bootloader.json, or the committed slot disarmed when it is unusable.
+
+        Unusable: unreadable; armed for the committed slot; or disarmed on a slot
+        that is not committed outside an interrupted commit of that very slot
+        (otherwise a damaged file could commit a rolled-back image).
+        """
         try:
             env = read_record(self._bootloader_path, bootloader_from_json)
         except InstallStateCorruptError:
             env = None
-        if env is None or (env.upgrade_available and env.boot_slot == committed.slot):
-            # Unreadable, or armed for the committed slot (never written that way):
-            # the last committed slot, recorded in committed.json, is the safe boot.
+        committing_slot = (
+            transaction.slot
+            if transaction is not None and transaction.operation is Operation.COMMIT_OS
+            else None
+        )
+        if (
+            env is None
+            or (env.upgrade_available and env.boot_slot == committed.slot)
+            or (
+                not env.upgrade_available
+                and env.boot_slot not in (committed.slot, committing_slot)
+            )
+        ):
+            # The last committed slot, recorded in committed.json, is the safe boot.
             env = self._disarmed(committed.slot)
             self._write_bootloader(env)
             self._checkpoint("boot.repaired")
         return env
 
-    def _recover(self, committed: CommittedState, env: BootloaderEnv) -> None:
-        try:
-            transaction = read_record(self._update_path, transaction_from_json)
-            transaction_unreadable = False
-        except InstallStateCorruptError:
-            transaction, transaction_unreadable = None, True
+    def _recover(
+        self,
+        committed: CommittedState,
+        env: BootloaderEnv,
+        transaction: Transaction | None,
+        transaction_unreadable: bool,
+    ) -> None:
         if not env.upgrade_available and env.boot_slot != committed.slot:
             # A commit cleared the bootloader but was cut before recording itself.
             committed = self._record_commit(committed, env.boot_slot)
