@@ -144,9 +144,7 @@ def test_freeze_attack_expired_metadata_is_refused(
         device.refresh(repo)
     frozen = dict(device.fetcher.recorded)
     clock.advance(25 * 3600)
-    replaying = DeviceUpdaters.__new__(DeviceUpdaters)
-    replaying.__dict__.update(device.__dict__)
-    replaying.workdir = tmp_path / "fresh"
+    replaying = device.elsewhere(tmp_path / "fresh")
     device.fetcher.replay = frozen
     for repo in ("image", "director"):
         with pytest.raises(ExpiredMetadataError):

@@ -7,6 +7,7 @@ ngclient checks expiry against its own ``reference_time``; the tests set it from
 the ``ManualClock`` so that virtual time applies to both ends.
 """
 
+import copy
 import hashlib
 import json
 import uuid
@@ -198,6 +199,12 @@ class DeviceUpdaters:
             repository: self.get(f"{TUF}/{repository}/1.root.json").content
             for repository in ("image", "director")
         }
+
+    def elsewhere(self, workdir: Path) -> "DeviceUpdaters":
+        """The same device and transport with an empty metadata cache."""
+        other = copy.copy(self)
+        other.workdir = workdir
+        return other
 
     def device_id(self) -> str:
         """The device ID the director's targets name (each device gets its own)."""
