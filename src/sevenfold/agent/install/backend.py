@@ -20,7 +20,6 @@ treated as no transaction, after the bootloader has run, and whatever no committ
 state references (a half-staged slot, unused app sets) is cleaned away.
 """
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,9 +35,7 @@ from sevenfold.agent.install.app_sets import AppSets
 from sevenfold.agent.install.checkpoints import Checkpoint, no_checkpoint
 from sevenfold.agent.install.packages import (
     app_set_digest,
-    copy_verified,
     fsync_directory,
-    package_matches,
     verify_package,
 )
 from sevenfold.agent.install.records import (
@@ -46,19 +43,17 @@ from sevenfold.agent.install.records import (
     BootloaderEnv,
     CommittedState,
     Operation,
-    SlotRecord,
     Transaction,
     bootloader_from_json,
     bootloader_to_json,
     committed_from_json,
     committed_to_json,
     read_record,
-    slot_from_json,
-    slot_to_json,
     transaction_from_json,
     transaction_to_json,
     write_record,
 )
+from sevenfold.agent.install.slots import SLOTS_DIR, OsSlots
 from sevenfold.protocol.updates import ImageType, TargetDescription, parse_version
 
 DEFAULT_BOOTLIMIT = 3
@@ -66,11 +61,7 @@ BOOTLOADER_FILE = "bootloader.json"
 COMMITTED_FILE = "committed.json"
 COMMITTED_BACKUP_FILE = "committed.backup.json"
 UPDATE_FILE = "update.json"
-SLOTS_DIR = "slots"
-SLOT_FILE = "slot.json"
-PACKAGE_FILE = "os.pkg"
 APPS_DIR = "apps"
-_COPY_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +88,7 @@ class DirInstallBackend:
         self._bootlimit = bootlimit
         self._checkpoint = checkpoint
         self._apps = AppSets(root / APPS_DIR)
+        self._slots = OsSlots(root / SLOTS_DIR, checkpoint)
         self._booted_slot: str | None = None
 
     @classmethod
@@ -118,8 +110,8 @@ class DirInstallBackend:
         _require_kind(target, ImageType.OS)
         verify_package(os_package, target)
         for slot in SLOT_NAMES:
-            backend._discard_slot(slot)
-        backend._copy_into_slot("a", os_package, target)
+            backend._slots.discard(slot)
+        backend._slots.copy_into("a", os_package, target)
         backend._write_bootloader(backend._disarmed("a"))
         backend._write_committed(
             CommittedState(slot="a", os=target, security_floor=target.security_version)
@@ -149,14 +141,14 @@ class DirInstallBackend:
             self._write_bootloader(env)
             self._checkpoint("boot.count-incremented")
             if env.bootcount > env.bootlimit:
-                rolled_back_from = self._slot_target_or_none(env.boot_slot)
+                rolled_back_from = self._slots.target_or_none(env.boot_slot)
                 env = self._disarmed(committed.slot)
                 self._write_bootloader(env)
                 self._checkpoint("boot.rollback")
-        if not self._slot_verifies(env.boot_slot):
+        if not self._slots.verifies(env.boot_slot):
             if env.boot_slot == committed.slot:
                 raise SlotCorruptError(f"committed slot {committed.slot} is corrupt")
-            rolled_back_from = self._slot_target_or_none(env.boot_slot)
+            rolled_back_from = self._slots.target_or_none(env.boot_slot)
             env = self._disarmed(committed.slot)
             self._write_bootloader(env)
             self._checkpoint("boot.fallback")
@@ -165,7 +157,7 @@ class DirInstallBackend:
         on_trial = env.upgrade_available and env.boot_slot != committed.slot
         return BootOutcome(
             slot=env.boot_slot,
-            trial=self._slot_record(env.boot_slot).target if on_trial else None,
+            trial=self._slots.record(env.boot_slot).target if on_trial else None,
             rolled_back_from=rolled_back_from,
             bootcount=env.bootcount,
         )
@@ -218,7 +210,7 @@ class DirInstallBackend:
         )
         if staging and env.boot_slot == committed.slot:
             # The stage never armed the bootloader: its slot is half-made garbage.
-            self._discard_slot(_other_slot(committed.slot))
+            self._slots.discard(_other_slot(committed.slot))
             self._checkpoint("recover.os-discarded")
         if transaction is not None and transaction.operation is Operation.INSTALL_APPS:
             if self._apps.current_digest() == transaction.app_set:
@@ -235,7 +227,7 @@ class DirInstallBackend:
 
     def current_os(self) -> TargetDescription:
         """The target the booted slot runs."""
-        return self._slot_record(self._require_booted()).target
+        return self._slots.record(self._require_booted()).target
 
     def committed_os(self) -> TargetDescription:
         return self._read_committed().os
@@ -249,7 +241,7 @@ class DirInstallBackend:
 
     def os_image_path(self) -> Path:
         """The booted slot's package (the agent measures it)."""
-        return self._slot_dir(self._require_booted()) / PACKAGE_FILE
+        return self._slots.package_path(self._require_booted())
 
     def app_image_paths(self) -> tuple[Path, ...]:
         return self._apps.current_paths()
@@ -261,7 +253,7 @@ class DirInstallBackend:
         committed = self._read_committed()
         if env is None or not env.upgrade_available or env.boot_slot != slot:
             return None
-        return None if slot == committed.slot else self._slot_record(slot).target
+        return None if slot == committed.slot else self._slots.record(slot).target
 
     # -- OS: stage, then (after a reboot into the trial) commit ------------------
 
@@ -289,9 +281,9 @@ class DirInstallBackend:
         self._checkpoint("os.begin")
         self._write_bootloader(self._disarmed(committed.slot))
         self._checkpoint("os.bootloader-disarmed")
-        self._discard_slot(slot)
+        self._slots.discard(slot)
         self._checkpoint("os.slot-cleared")
-        self._copy_into_slot(slot, package, target)
+        self._slots.copy_into(slot, package, target)
         self._write_bootloader(
             BootloaderEnv(
                 boot_slot=slot,
@@ -314,7 +306,7 @@ class DirInstallBackend:
         slot = self._require_booted()
         if self.pending_trial() is None:
             raise InstallRefusedError("no trial boot to commit")
-        if not self._slot_verifies(slot):
+        if not self._slots.verifies(slot):
             raise SlotCorruptError(f"trial slot {slot} changed since it was booted")
         committed = self._read_committed()
         self._begin(Transaction(operation=Operation.COMMIT_OS, slot=slot))
@@ -341,7 +333,7 @@ class DirInstallBackend:
             )
 
     def _record_commit(self, committed: CommittedState, slot: str) -> CommittedState:
-        target = self._slot_record(slot).target
+        target = self._slots.record(slot).target
         updated = CommittedState(
             slot=slot,
             os=target,
@@ -402,60 +394,6 @@ class DirInstallBackend:
             )
         if floors != committed.app_floors:
             self._write_committed(replace(committed, app_floors=floors))
-
-    # -- slots ----------------------------------------------------------------------
-
-    def _slot_dir(self, slot: str) -> Path:
-        return self._root / SLOTS_DIR / slot
-
-    def _slot_record(self, slot: str) -> SlotRecord:
-        record = read_record(self._slot_dir(slot) / SLOT_FILE, slot_from_json)
-        if record is None:
-            raise SlotCorruptError(f"slot {slot} holds no image")
-        return record
-
-    def _slot_target_or_none(self, slot: str) -> TargetDescription | None:
-        try:
-            return self._slot_record(slot).target
-        except (SlotCorruptError, InstallStateCorruptError):
-            return None
-
-    def _slot_verifies(self, slot: str) -> bool:
-        """True when the slot's package matches its slot.json (the boot check)."""
-        target = self._slot_target_or_none(slot)
-        return target is not None and package_matches(
-            self._slot_dir(slot) / PACKAGE_FILE, target.sha256, target.length
-        )
-
-    def _copy_into_slot(
-        self, slot: str, package: Path, target: TargetDescription
-    ) -> None:
-        directory = self._slot_dir(slot)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = directory / (PACKAGE_FILE + _COPY_SUFFIX)
-        partial.unlink(missing_ok=True)
-        copy_verified(
-            package,
-            partial,
-            target,
-            after_first_chunk=lambda: self._checkpoint("os.copying"),
-        )
-        partial.replace(directory / PACKAGE_FILE)
-        fsync_directory(directory)
-        self._checkpoint("os.copied")
-        record = SlotRecord(target=target, package_sha256=target.sha256)
-        write_record(directory / SLOT_FILE, slot_to_json(record))
-        self._checkpoint("os.slot-recorded")
-
-    def _discard_slot(self, slot: str) -> None:
-        """Remove slot.json first, so a half-removed slot never verifies."""
-        directory = self._slot_dir(slot)
-        if directory.exists():
-            (directory / SLOT_FILE).unlink(missing_ok=True)
-            fsync_directory(directory)
-            shutil.rmtree(directory)
-        directory.mkdir(mode=0o700, parents=True)
-        fsync_directory(directory.parent)
 
     # -- state files ------------------------------------------------------------------
 
