@@ -14,6 +14,7 @@ import httpx
 
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import UpdateError, UpdateUnreachableError
+from sevenfold.agent.no_proxy import no_proxy_mount_patterns
 from sevenfold.protocol.updates import UpdateStatusReport
 
 UPDATE_STATUS_PATH = "/api/v1/device/update-status"
@@ -104,11 +105,6 @@ def _proxy_mounts(
             proxy=httpx.Proxy(proxy.url, auth=proxy.auth), verify=verify
         )
     }
-    for entry in config.no_proxy:
-        if entry.startswith("."):
-            mounts[f"all://*{entry}"] = None
-            continue
-        mounts[f"all://{entry}"] = None
-        if not entry.replace(".", "").replace(":", "").isdigit():
-            mounts[f"all://*.{entry}"] = None
+    for pattern in no_proxy_mount_patterns(config.no_proxy):
+        mounts[pattern] = None
     return mounts
