@@ -6,6 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from tests.cli.conftest import Cli, first_line_error
 
 PASSPHRASE = "correct horse battery staple\n"
@@ -131,7 +133,10 @@ def test_directory_payload_is_a_deterministic_tar(cli: Cli, tmp_path: Path) -> N
     assert {(m.mtime, m.uid, m.gid) for m in members} == {(0, 0, 0)}
 
 
-def test_download_resumes_from_a_partial_file(cli: Cli, tmp_path: Path) -> None:
+def test_download_resumes_from_a_partial_file(
+    cli: Cli, app: FastAPI, tmp_path: Path
+) -> None:
+    """Only the missing tail is fetched (Range): the stored prefix is never re-read."""
     key_file, public = _make_key(cli, tmp_path)
     cli.ok("image-signing-key", "add", "--name", "CI", "--public-key", str(public))
     payload_file = tmp_path / "app.bin"
@@ -140,9 +145,14 @@ def test_download_resumes_from_a_partial_file(cli: Cli, tmp_path: Path) -> None:
     _pack(cli, tmp_path, key_file, payload_file, package_file, "2.0")
     image = cli.json("image", "add", str(package_file))
     package = package_file.read_bytes()
+    have = len(package) // 3
     out = tmp_path / "resumed.sfpkg"
     part = tmp_path / "resumed.sfpkg.part"
-    part.write_bytes(package[: len(package) // 3])
+    part.write_bytes(package[:have])
+    # Spoil the stored copy's prefix: a download that started over would get these
+    # bytes and fail the SHA-256 check; a resumed one never asks for them.
+    blob: Path = app.state.sevenfold.artifact_store.blobs / image["sha256"]
+    blob.write_bytes(b"\x00" * have + package[have:])
     cli.json("image", "download", image["id"], "--out", str(out))
     assert out.read_bytes() == package
     assert not part.exists()
