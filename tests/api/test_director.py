@@ -140,3 +140,29 @@ def test_revoked_device_gets_no_metadata(
     for path in (f"{TUF}/director/timestamp.json", f"{TUF}/image/1.root.json"):
         response = updaters.client.get(path, headers=updaters.fetcher.headers)
         assert_problem(response, 409, "device-revoked")
+
+
+@pytest.mark.parametrize(("running", "offered"), [("26.0", True), ("26.2", False)])
+def test_device_on_a_withdrawn_release_is_not_downgraded(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+    running: str,
+    offered: bool,
+) -> None:
+    """Versions only go up: a device running a release since withdrawn keeps it
+    until a newer good release appears, instead of being sent an older one."""
+    good = add_release(app, clock, "26.1")
+    add_release(app, clock, "26.2", state=ReleaseState.WITHDRAWN)
+    device = certified(client, admin, clock)
+    updaters = DeviceUpdaters(app, clock, device.certificate, tmp_path)
+    report = {"state": "idle", "os_version": running, "installed": [], "targeted": []}
+    reported = updaters.client.post(
+        "/api/v1/device/update-status", json=report, headers=updaters.fetcher.headers
+    )
+    assert reported.status_code == 200, reported.text
+    assert (target_path(good.sha256) in _targets(updaters)[0]) is offered
+    newer = add_release(app, clock, "26.3")
+    assert target_path(newer.sha256) in _targets(updaters)[0]

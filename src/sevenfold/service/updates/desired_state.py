@@ -9,7 +9,9 @@
   group's ``app_updates`` on; the app set is then cloud-managed. Otherwise no app
   entries, and the device keeps (or sideloads) its own apps.
 
-A device outside any group gets nothing.
+A device outside any group gets nothing. Versions only go up: a device that reports
+running a newer OS than its feed offers (a release since withdrawn) gets no OS entry
+and stays where it is until a newer good release appears.
 """
 
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from sevenfold.protocol.updates import ReleaseState
+from sevenfold.protocol.updates import ReleaseState, version_sort_key
 from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
 from sevenfold.service.deployments.models import Deployment, DeploymentImage
 from sevenfold.service.images.models import Image
@@ -85,9 +87,14 @@ def current_deployment_images(session: Session, device_group_id: str) -> list[Im
 
 
 def desired_state(
-    session: Session, *, device_group_id: str | None, now: datetime
+    session: Session,
+    *,
+    device_group_id: str | None,
+    running_os_version: str | None,
+    now: datetime,
 ) -> DesiredState:
-    """What a device of the given group should run at ``now``."""
+    """What a device of the given group, running ``running_os_version`` (as it last
+    reported), should run at ``now``."""
     group = (
         session.get(DeviceGroup, device_group_id)
         if device_group_id is not None
@@ -96,6 +103,12 @@ def desired_state(
     if group is None or group.update_policy == UpdatePolicy.NO_UPDATES.value:
         return DesiredState(os_image=None, app_images=(), apps_managed=False)
     os_image = newest_release_image(session, group.os_feed, now)
+    if (
+        os_image is not None
+        and running_os_version is not None
+        and version_sort_key(running_os_version) > os_image.version_key
+    ):
+        os_image = None
     if group.update_policy != UpdatePolicy.UPDATE_ALL.value or not group.app_updates:
         return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
     apps = tuple(current_deployment_images(session, group.id))

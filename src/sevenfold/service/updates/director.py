@@ -36,7 +36,7 @@ from sevenfold.service.updates.metadata_store import (
     TIMESTAMP_REFRESH_BEFORE,
     ChainRequest,
 )
-from sevenfold.service.updates.models import DirectorDeviceState
+from sevenfold.service.updates.models import DeviceUpdateStatus, DirectorDeviceState
 from sevenfold.service.updates.signing_keys import Repository, TufRole
 
 _ONLINE_ROLES = (TufRole.TARGETS, TufRole.SNAPSHOT, TufRole.TIMESTAMP)
@@ -99,7 +99,13 @@ def ensure_device_metadata(
         repository=Repository.DIRECTOR,
         now=now,
     )
-    desired = desired_state(session, device_group_id=device_group_id, now=now)
+    reported = session.get(DeviceUpdateStatus, device_id)
+    desired = desired_state(
+        session,
+        device_group_id=device_group_id,
+        running_os_version=reported.os_version if reported else None,
+        now=now,
+    )
     entries = director_entries(device_id, desired)
     keyids = []
     for role in _ONLINE_ROLES:
