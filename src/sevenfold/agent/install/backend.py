@@ -54,6 +54,7 @@ from sevenfold.agent.install.records import (
     write_record,
 )
 from sevenfold.agent.install.slots import SLOTS_DIR, OsSlots
+from sevenfold.protocol.errors import ProtocolError
 from sevenfold.protocol.updates import ImageType, TargetDescription, parse_version
 
 DEFAULT_BOOTLIMIT = 3
@@ -471,4 +472,7 @@ def _require_kind(target: TargetDescription, kind: ImageType) -> None:
 
 
 def _version(target: TargetDescription) -> tuple[int, int, int]:
-    return parse_version(target.version)
+    try:
+        return parse_version(target.version)
+    except ProtocolError as err:
+        raise InstallRefusedError(f"{target.image_id}: {err}") from err
