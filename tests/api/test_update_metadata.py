@@ -3,10 +3,12 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from tuf.api.exceptions import BadVersionNumberError, ExpiredMetadataError
 from tuf.api.metadata import Metadata, MetaFile, Timestamp
 
@@ -88,6 +90,42 @@ def test_unchanged_second_check_signs_nothing(
     clock.advance(3600)
     second = {repo: versions(device.refresh(repo)) for repo in ("image", "director")}
     assert second == first
+
+
+def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    """A fleet checks often: a check with nothing new signs nothing; its one write
+    is the device's last-check time."""
+    add_release(app, clock, "26.11")
+    device, group_id = _device(app, client, admin, clock, tmp_path)
+    app_image = add_image(
+        app, clock, tenant_id=admin.tenant_id, kind=ImageType.APP, version="1.0"
+    )
+    deploy(app, clock, admin.tenant_id, group_id, [app_image])
+    for repo in ("image", "director"):
+        device.get(f"{TUF}/{repo}/timestamp.json")
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(" ".join(str(args[2]).split()).upper())
+
+    clock.advance(60)
+    engine = app.state.sevenfold.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for repo in ("image", "director"):
+            device.get(f"{TUF}/{repo}/timestamp.json")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    writes = [text for text in statements if not text.startswith("SELECT")]
+    assert len(writes) == 1, writes
+    assert writes[0].startswith("UPDATE DEVICE_UPDATE_STATUSES SET LAST_CHECK_AT=")
+    assert len(statements) <= 25, statements
 
 
 def test_new_release_and_deployment_bump_director_targets(

@@ -107,15 +107,10 @@ def ensure_device_metadata(
         now=now,
     )
     entries = director_entries(device_id, desired)
-    keyids = []
-    for role in _ONLINE_ROLES:
-        row = signing_keys.active_key(
-            session=session,
-            tenant_id=tenant_id,
-            repository=Repository.DIRECTOR,
-            role=role,
-        )
-        keyids.append(row.keyid if row else "")
+    active = signing_keys.active_keyids(
+        session=session, tenant_id=tenant_id, repository=Repository.DIRECTOR
+    )
+    keyids = [active.get(role.value, "") for role in _ONLINE_ROLES]
     digest = _digest(device_id, desired, entries, keyids)
     state = session.get(DirectorDeviceState, device_id)
     fresh = state is not None and (

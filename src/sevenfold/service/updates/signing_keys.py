@@ -107,6 +107,18 @@ def active_key(
     return session.scalars(query).first()
 
 
+def active_keyids(
+    *, session: Session, tenant_id: str, repository: Repository
+) -> dict[str, str]:
+    """Role → key ID of every unrevoked key of a repository (one query)."""
+    query = select(TufSigningKey.role, TufSigningKey.keyid).where(
+        TufSigningKey.tenant_id == tenant_id,
+        TufSigningKey.repository == repository.value,
+        TufSigningKey.revoked_at.is_(None),
+    )
+    return {role: keyid for role, keyid in session.execute(query)}
+
+
 def create_key(
     *,
     session: Session,
