@@ -76,6 +76,7 @@ def scenario_for(checkpoint: str) -> str:
     named = {
         "boot.repaired": "corrupt-bootloader",
         "boot.count-incremented": "trial-boot",
+        "boot.rejected-recorded": "rollback",
         "boot.rollback": "rollback",
         "boot.fallback": "corrupt-trial",
         "recover.commit-completed": "recover-commit",

@@ -100,6 +100,39 @@ def test_unhealthy_trial_is_rolled_back_after_bootlimit_boots_and_reported(
     assert device.backend.committed_security_version() == 1
 
 
+def test_a_rollback_reported_while_offline_is_reported_later_and_never_retried(
+    device: UpdateDevice,
+) -> None:
+    """A release that fails its trial boots must not loop the device through
+    install → reboot → rollback at every check, and the rollback must reach the
+    service even if the report after the rollback boot was lost."""
+    bad_os = device.release(ImageType.OS, "26.11", security_version=2)
+    device.simulator.set_director_targets((bad_os,))
+    assert device.check().reboot_required
+    while device.reboot().rolled_back_from is None:
+        assert after_boot(device, health_ok=False) is CycleResult.TRIAL_UNHEALTHY
+
+    device.reporter.offline = True
+    assert after_boot(device, health_ok=True) is CycleResult.ROLLED_BACK
+    device.reporter.offline = False
+    device.reboot()  # a later, ordinary boot
+    assert after_boot(device, health_ok=True) is CycleResult.ROLLED_BACK
+    assert device.reporter.reports[-1].rolled_back_from == "26.11"
+    device.reboot()
+    assert after_boot(device, health_ok=True) is CycleResult.BOOTED  # acknowledged
+
+    outcome = device.check()  # the director still lists the bad release
+
+    assert not outcome.reboot_required
+    assert device.backend.pending_trial() is None
+    assert device.backend.current_os() == device.factory_os
+    assert outcome.detail is not None
+    assert "not retried" in outcome.detail
+    fixed_os = device.release(ImageType.OS, "26.12", security_version=2)
+    device.simulator.set_director_targets((fixed_os,))
+    assert device.check().reboot_required  # a newer release moves the device on
+
+
 def test_app_set_is_installed_and_replaced_when_the_cloud_manages_apps(
     device: UpdateDevice,
 ) -> None:

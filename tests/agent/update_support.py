@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sevenfold.agent.errors import ServiceUnreachableError
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.update_client import UpdateClient
 from sevenfold.agent.update_cycle import CycleOutcome, UpdateCycle
@@ -32,9 +33,12 @@ class RecordingReporter:
 
     reports: list[UpdateStatusReport] = field(default_factory=list)
     answers: list[bool] = field(default_factory=list)
+    offline: bool = False
 
     async def report(self, report: UpdateStatusReport) -> bool:
-        """Record ``report``."""
+        """Record ``report``; raise as an unreachable service would when offline."""
+        if self.offline:
+            raise ServiceUnreachableError("the service cannot be reached")
         self.reports.append(report)
         return self.answers.pop(0) if self.answers else False
 

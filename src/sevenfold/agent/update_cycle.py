@@ -91,6 +91,18 @@ class InstallBackend(Protocol):
         """Replace the installed app set with ``apps``."""
         ...
 
+    def is_rejected(self, sha256: str) -> bool:
+        """True if this OS image failed its trial boots on this device."""
+        ...
+
+    def unreported_rollback(self) -> TargetDescription | None:
+        """A rollback the service has not acknowledged yet."""
+        ...
+
+    def acknowledge_rollback(self, sha256: str) -> None:
+        """The service has the rollback report for ``sha256``."""
+        ...
+
 
 class VerifiedTargets(Protocol):
     """One refresh's agreed targets and their download (``update_client``)."""
@@ -246,7 +258,9 @@ class UpdateCycle:
         self, boot: BootOutcome, health_check: HealthCheck
     ) -> CycleOutcome:
         """Report a rollback, or health-check a trial slot and commit it."""
-        rolled_back = boot.rolled_back_from
+        # The backend keeps every rollback until the service has it, so one that
+        # happened before a power cut or while offline is still reported.
+        rolled_back = boot.rolled_back_from or self._backend.unreported_rollback()
         if rolled_back is not None:
             version = (
                 rolled_back.version
@@ -254,13 +268,18 @@ class UpdateCycle:
                 else rolled_back
             )
             detail = (
-                f"OS {version} failed {boot.bootcount} trial boots; "
+                f"OS {version} failed its trial boots; "
                 f"the bootloader rolled back to slot {boot.slot}"
             )
-            return await self._finish(
+            outcome = await self._finish(
                 CycleResult.ROLLED_BACK, UpdateState.ROLLED_BACK, detail, (),
                 rolled_back_from=version,
             )  # fmt: skip
+            if outcome.report_error is None and isinstance(
+                rolled_back, TargetDescription
+            ):
+                self._backend.acknowledge_rollback(rolled_back.sha256)
+            return outcome
         if boot.trial is None:
             return CycleOutcome(
                 result=CycleResult.BOOTED,
@@ -297,7 +316,13 @@ class UpdateCycle:
         notes: list[str] = []
         os_target = None
         target, current = agreed.os, self._backend.current_os()
-        if target is not None and (current is None or target.sha256 != current.sha256):
+        if target is not None and self._backend.is_rejected(target.sha256):
+            # It already failed its trial boots here; retrying would loop through
+            # reboots and rollbacks every check. A newer release moves us on.
+            notes.append(f"OS {target.version} failed its trial here; not retried")
+        elif target is not None and (
+            current is None or target.sha256 != current.sha256
+        ):
             os_target = self._os_target(target, current)
             if os_target is None and current is not None:
                 notes.append(

@@ -53,6 +53,7 @@ from sevenfold.agent.install.records import (
     transaction_to_json,
     write_record,
 )
+from sevenfold.agent.install.rejections import RejectedImages
 from sevenfold.agent.install.slots import SLOTS_DIR, OsSlots
 from sevenfold.protocol.errors import ProtocolError
 from sevenfold.protocol.updates import ImageType, TargetDescription, parse_version
@@ -90,6 +91,7 @@ class DirInstallBackend:
         self._checkpoint = checkpoint
         self._apps = AppSets(root / APPS_DIR)
         self._slots = OsSlots(root / SLOTS_DIR, checkpoint)
+        self._rejected = RejectedImages(root)
         self._booted_slot: str | None = None
 
     @classmethod
@@ -143,6 +145,10 @@ class DirInstallBackend:
             self._checkpoint("boot.count-incremented")
             if env.bootcount > env.bootlimit:
                 rolled_back_from = self._slots.target_or_none(env.boot_slot)
+                if rolled_back_from is not None:
+                    # Durable before the switch: a power cut must not lose it.
+                    self._rejected.record(rolled_back_from)
+                    self._checkpoint("boot.rejected-recorded")
                 env = self._disarmed(committed.slot)
                 self._write_bootloader(env)
                 self._checkpoint("boot.rollback")
@@ -246,6 +252,18 @@ class DirInstallBackend:
 
     def app_image_paths(self) -> tuple[Path, ...]:
         return self._apps.current_paths()
+
+    def is_rejected(self, sha256: str) -> bool:
+        """True if this OS image failed its trial boots here (never retried)."""
+        return self._rejected.contains(sha256)
+
+    def unreported_rollback(self) -> TargetDescription | None:
+        """The newest rolled-back image the service has not acknowledged."""
+        return self._rejected.unreported()
+
+    def acknowledge_rollback(self, sha256: str) -> None:
+        """Record that the service has the rollback report for ``sha256``."""
+        self._rejected.acknowledge(sha256)
 
     def pending_trial(self) -> TargetDescription | None:
         """The OS booted on trial, waiting for ``commit_os``; ``None`` otherwise."""

@@ -23,6 +23,7 @@ STAGE_OS_STEPS = (
 BOOT_STEPS = (
     "boot.repaired",  # a corrupt bootloader.json was rewritten from committed.json
     "boot.count-incremented",  # bootcount+1 persisted before booting a trial
+    "boot.rejected-recorded",  # the failed trial image is in rejected.json
     "boot.rollback",  # bootcount passed bootlimit: back to the committed slot
     "boot.fallback",  # the slot to boot did not verify: back to the committed slot
 )
