@@ -6,11 +6,14 @@ store's evidence for it, chosen by the kind of evidence it made. Every failure c
 back as a typed ``AttestationError`` whose ``reason`` the agent records. The client
 goes through the configured proxy (basic auth if given) except for hosts on the
 no-proxy list, with connect and read timeouts and an overall deadline per attempt.
+It verifies the service against ``config.server_ca_file`` when given (``agent run
+--server-ca``: one private CA for attestation and updates), else the system roots.
 """
 
 import asyncio
 import base64
 import binascii
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -20,6 +23,7 @@ import httpx
 
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
+    AgentConfigError,
     AttestationRefusedError,
     KeyStoreFailedError,
     ProxyAuthenticationError,
@@ -49,17 +53,37 @@ class IssuedCertificate:
     not_after: datetime
 
 
-def proxy_mounts(config: AgentConfig) -> dict[str, httpx.AsyncBaseTransport | None]:
+def server_verification(config: AgentConfig) -> ssl.SSLContext | bool:
+    """How to verify the service's TLS certificate: a context trusting only
+    ``config.server_ca_file`` when given, else ``True`` (the system roots).
+
+    Raises:
+        AgentConfigError: the CA bundle cannot be read or holds no certificate.
+    """
+    if config.server_ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(config.server_ca_file))
+    except (OSError, ssl.SSLError) as err:
+        raise AgentConfigError(
+            f"cannot load the server CA bundle {config.server_ca_file}: {err}"
+        ) from err
+
+
+def proxy_mounts(
+    config: AgentConfig, verify: ssl.SSLContext | bool = True
+) -> dict[str, httpx.AsyncBaseTransport | None]:
     """httpx mounts: everything through the proxy, no-proxy hosts direct.
 
-    The no-proxy rules are those of ``sevenfold.agent.no_proxy``.
+    The no-proxy rules are those of ``sevenfold.agent.no_proxy``; ``verify`` is how
+    the tunnelled TLS connection verifies the service.
     """
     proxy = config.proxy
     if proxy is None or "*" in config.no_proxy:
         return {}
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
         "all://": httpx.AsyncHTTPTransport(
-            proxy=httpx.Proxy(proxy.url, auth=proxy.auth)
+            proxy=httpx.Proxy(proxy.url, auth=proxy.auth), verify=verify
         )
     }
     for pattern in no_proxy_mount_patterns(config.no_proxy):
@@ -74,10 +98,12 @@ class AttestationClient:
         self, config: AgentConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._deadline_s = config.deadline_s
+        verify = server_verification(config)  # built once per client
         self._http = httpx.AsyncClient(
             base_url=config.server_url,
             transport=transport,
-            mounts=proxy_mounts(config),
+            mounts=proxy_mounts(config, verify),
+            verify=verify,
             trust_env=False,
             timeout=httpx.Timeout(
                 config.read_timeout_s, connect=config.connect_timeout_s

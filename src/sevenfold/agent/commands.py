@@ -32,6 +32,7 @@ from sevenfold.agent.config import (
 from sevenfold.agent.daemon import Agent
 from sevenfold.agent.errors import AgentError, StateCorruptError
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
+from sevenfold.agent.install.checkpoints import CHECKPOINTS
 from sevenfold.agent.measurements import (
     FileMeasurementSource,
     FixedMeasurementSource,
@@ -54,6 +55,7 @@ from sevenfold.agent.update_setup import (
     boot_for_check,
     build_update_cycle,
     device_tls,
+    install_backend,
     package_target,
 )
 from sevenfold.protocol.attestation import Evidence, Measurements
@@ -309,15 +311,27 @@ def _agent_options(command: Callable[..., None]) -> Callable[..., None]:
     is_flag=True,
     help="When an update needs a reboot, exit instead of restarting (tests).",
 )
+@click.option(
+    "--fault-kill-at",
+    type=click.Choice(CHECKPOINTS),
+    hidden=True,
+    help="For fault-injection tests only: SIGKILL the agent the first time the "
+    "install backend reaches this checkpoint (a power cut there).",
+)
 def run_command(
-    output: str, backend: str, tcti: str | None, exit_on_reboot: bool, **options: Any
+    output: str,
+    backend: str,
+    tcti: str | None,
+    exit_on_reboot: bool,
+    fault_kill_at: str | None,
+    **options: Any,
 ) -> None:
     """Attest now, renew before expiry, retry with backoff; with --install-root also
     check for updates; stop on SIGTERM/SIGINT. An update that needs a reboot
     restarts the agent (the restart stands for the device's reboot)."""
     stack = ExitStack()
     try:
-        install = _install_backend(options)
+        install = _install_backend(options, fault_kill_at)
         boot = None if install is None else install.boot()
         config = _config(options, install)
         measurements = config.measurements.measure()
@@ -418,13 +432,21 @@ def _update_loop(
     )
 
 
-def _install_backend(options: dict[str, Any]) -> DirInstallBackend | None:
+def _install_backend(
+    options: dict[str, Any], fault_kill_at: str | None = None
+) -> DirInstallBackend | None:
     """The dir backend when --install-root is given (updates on), not yet booted."""
     if options["install_root"] is None:
+        if fault_kill_at is not None:
+            raise AgentError("--fault-kill-at needs --install-root")
         return None
     if options["bootlimit"] < 1:
         raise AgentError("--bootlimit is at least 1")
-    return DirInstallBackend(options["install_root"], bootlimit=options["bootlimit"])
+    return install_backend(
+        options["install_root"],
+        bootlimit=options["bootlimit"],
+        fault_kill_at=fault_kill_at,
+    )
 
 
 def _config(
@@ -453,6 +475,7 @@ def _config(
         install_root=options["install_root"],
         update_check_interval_s=options["update_check_interval_s"],
         bootlimit=options["bootlimit"],
+        server_ca_file=options["server_ca"],
     )
 
 

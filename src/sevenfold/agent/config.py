@@ -67,6 +67,7 @@ class AgentConfig:
     install_root: Path | None = None  # None: updates off
     update_check_interval_s: float = DEFAULT_UPDATE_CHECK_INTERVAL_S
     bootlimit: int = DEFAULT_BOOTLIMIT
+    server_ca_file: Path | None = None  # None: the system roots verify the service
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server_url)

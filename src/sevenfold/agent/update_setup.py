@@ -8,13 +8,20 @@ Only the ``dice`` key store can present a client certificate to Python's ``ssl``
 """
 
 import hashlib
+import os
+import signal
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sevenfold.agent.config import AgentConfig
-from sevenfold.agent.errors import AgentError, UpdateUnreachableError
+from sevenfold.agent.errors import (
+    AgentConfigError,
+    AgentError,
+    UpdateUnreachableError,
+)
 from sevenfold.agent.install.backend import BOOTLOADER_FILE, DirInstallBackend
+from sevenfold.agent.install.checkpoints import CHECKPOINTS, Checkpoint, no_checkpoint
 from sevenfold.agent.install.records import bootloader_from_json, read_record
 from sevenfold.agent.state import StateStore, read_bounded
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
@@ -61,6 +68,38 @@ def package_target(package: Path) -> TargetDescription:
         security_version=manifest.security_version,
         sha256=digest.hexdigest(),
         length=length,
+    )
+
+
+def kill_at_checkpoint(step: str | None) -> Checkpoint:
+    """The install backend's checkpoint hook for fault-injection tests: SIGKILL this
+    process the first time the backend reaches ``step`` (a power cut there, which
+    docs/updates.md §6 says ``boot()`` recovers from). ``None``: no fault.
+
+    Raises:
+        AgentConfigError: ``step`` is not one of ``install.CHECKPOINTS``.
+    """
+    if step is None:
+        return no_checkpoint
+    if step not in CHECKPOINTS:
+        raise AgentConfigError(f"{step!r} is not an install checkpoint")
+    reached: set[str] = set()
+
+    def checkpoint(name: str) -> None:
+        if name == step and name not in reached:
+            reached.add(name)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return checkpoint
+
+
+def install_backend(
+    install_root: Path, *, bootlimit: int, fault_kill_at: str | None = None
+) -> DirInstallBackend:
+    """The ``dir`` backend over ``install_root`` (not yet booted), killing the
+    process at ``fault_kill_at`` when given (``agent run --fault-kill-at``)."""
+    return DirInstallBackend(
+        install_root, bootlimit=bootlimit, checkpoint=kill_at_checkpoint(fault_kill_at)
     )
 
 
