@@ -43,22 +43,24 @@ def _current_images(app: FastAPI, group_id: str) -> list[str] | None:
 def test_new_deployment_supersedes_the_current_one_and_history_is_kept(
     client: TestClient, app: FastAPI, clock: ManualClock, admin: TenantAccess
 ) -> None:
-    """The newest is current; older ones keep their images and superseded_at."""
+    """The newest is current; older ones keep their images and superseded_at.
+
+    (The fleet's first group already has a deployment; the other has none.)"""
     fleet = build_fleet(client, admin, admin)
-    assert _current_images(app, fleet.group_id) is None
+    assert _current_images(app, fleet.other_group_id) is None
     first, second = _app_image(app, clock, admin), _app_image(app, clock, admin)
     contributor = access_with_role(client, admin, "contributor")
-    created = _deploy(client, contributor, fleet.group_id, [first.id, second.id])
+    created = _deploy(client, contributor, fleet.other_group_id, [first.id, second.id])
     assert created.status_code == 201, created.text
     assert [image["id"] for image in created.json()["images"]] == [first.id, second.id]
-    assert _current_images(app, fleet.group_id) == [first.id, second.id]
+    assert _current_images(app, fleet.other_group_id) == [first.id, second.id]
     clock.advance(60)
-    emptied = _deploy(client, admin, fleet.group_id, [])
+    emptied = _deploy(client, admin, fleet.other_group_id, [])
     assert emptied.status_code == 201, emptied.text
-    assert _current_images(app, fleet.group_id) == []
+    assert _current_images(app, fleet.other_group_id) == []
 
     history = client.get(
-        f"{API}/device-groups/{fleet.group_id}/deployments", headers=admin.headers
+        f"{API}/device-groups/{fleet.other_group_id}/deployments", headers=admin.headers
     ).json()
     assert [(item["id"], item["current"]) for item in history] == [
         (emptied.json()["id"], True),
@@ -108,11 +110,11 @@ def test_two_images_of_one_component_are_refused(
     second = _app_image(
         app, clock, admin, version="1.1.0", component_id=first.component_id
     )
-    response = _deploy(client, admin, fleet.group_id, [first.id, second.id])
+    response = _deploy(client, admin, fleet.other_group_id, [first.id, second.id])
     assert_problem(response, 422, "validation-error")
-    twice = _deploy(client, admin, fleet.group_id, [first.id, first.id])
+    twice = _deploy(client, admin, fleet.other_group_id, [first.id, first.id])
     assert_problem(twice, 422, "validation-error")
-    assert _current_images(app, fleet.group_id) is None
+    assert _current_images(app, fleet.other_group_id) is None
 
 
 def test_deploying_another_tenants_image_or_an_os_image_is_refused(
@@ -128,9 +130,9 @@ def test_deploying_another_tenants_image_or_an_os_image_is_refused(
     foreign = _app_image(app, clock, other_tenant)
     os_image = insert_image(app, clock, tenant_id=None, kind=ImageType.OS)
     for image_id in (foreign.id, os_image.id, "4f3c1bd8-0000-4000-8000-000000000000"):
-        response = _deploy(client, admin, fleet.group_id, [image_id])
+        response = _deploy(client, admin, fleet.other_group_id, [image_id])
         assert_problem(response, 404, "not-found")
-    assert _current_images(app, fleet.group_id) is None
+    assert _current_images(app, fleet.other_group_id) is None
 
 
 def test_reader_cannot_deploy_and_too_many_images_are_refused(
@@ -139,10 +141,10 @@ def test_reader_cannot_deploy_and_too_many_images_are_refused(
     """Contributor or more deploys; more than 64 images is a 422."""
     fleet = build_fleet(client, admin, admin)
     reader = access_with_role(client, admin, "reader")
-    assert_problem(_deploy(client, reader, fleet.group_id, []), 403, "forbidden")
+    assert_problem(_deploy(client, reader, fleet.other_group_id, []), 403, "forbidden")
     many = [f"00000000-0000-4000-8000-{index:012d}" for index in range(65)]
     assert_problem(
-        _deploy(client, admin, fleet.group_id, many), 422, "validation-error"
+        _deploy(client, admin, fleet.other_group_id, many), 422, "validation-error"
     )
 
 
