@@ -1,10 +1,12 @@
 """``sevenfold demo``: a throwaway service, a simulated fleet, and where to look.
 
 The demo is a composition root: it initializes a tenant exactly as ``sevenfold init``
-does, serves the real app with uvicorn on 127.0.0.1, and then drives it only over HTTP
-through the simulator, as an operator and devices would. What it shows is a sequence
-of *acts* (``ACTS``); later capabilities (attestation, updates, failure reports) add
-their own act after the fleet one, reading what earlier acts left in ``DemoContext``.
+does, serves the real app with uvicorn on 127.0.0.1 over HTTPS (a throwaway demo CA,
+``demo_tls``; devices authenticate with their certificates, mTLS), and then drives it
+only over HTTP through the simulator, as an operator and devices would. What it shows
+is a sequence of *acts* (``ACTS``); later capabilities (attestation, updates, failure
+reports) add their own act after the fleet one, reading what earlier acts left in
+``DemoContext``.
 
 It stops on SIGINT/SIGTERM or after ``--exit-after`` seconds: the server shuts down
 gracefully, the temporary data directory is removed, and the exit code is 0.
@@ -18,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,6 +32,8 @@ import click
 import uvicorn
 
 from sevenfold.entry.demo_attestation import AttestAct, demo_fleet
+from sevenfold.entry.demo_tls import create_demo_tls
+from sevenfold.entry.demo_updates import UpdateAct
 from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.service.app import create_app
 from sevenfold.service.ca.key_encryption_key import create_key_encryption_key_file
@@ -36,6 +41,8 @@ from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import upgrade
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.tenants import service as tenant_service
+from sevenfold.service.tls.context import server_context, trust_tenant_cas
+from sevenfold.service.tls.server import uvicorn_tls_options
 from sevenfold.sim.client import OperatorClient
 from sevenfold.sim.device import Fleet
 from sevenfold.sim.errors import SimError
@@ -80,10 +87,16 @@ class DemoContext:
     token: str
     clock: Clock
     fleet: Fleet
+    server_ca: Path
+    data_dir: Path
     say: Callable[[str], None] = click.echo
     fleet_summary: FleetSummary | None = None
     notes: dict[str, object] = field(default_factory=dict)
     played: list[dict[str, object]] = field(default_factory=list)
+
+    def tls_verify(self) -> ssl.SSLContext:
+        """A client context that trusts the demo CA (and nothing else)."""
+        return ssl.create_default_context(cafile=str(self.server_ca))
 
 
 class DemoAct(Protocol):
@@ -104,7 +117,10 @@ class FleetAct:
     async def play(self, context: DemoContext) -> list[str]:
         """Run the simulator's foundation scenario."""
         async with OperatorClient(
-            context.base_url, context.token, clock=context.clock
+            context.base_url,
+            context.token,
+            clock=context.clock,
+            verify=context.tls_verify(),
         ) as client:
             operator = FleetOperator(
                 client,
@@ -115,8 +131,8 @@ class FleetAct:
         return fleet_lines(context.fleet_summary)
 
 
-ACTS: tuple[DemoAct, ...] = (FleetAct(), AttestAct())
-"""The demo's acts in order (updates and failures come next)."""
+ACTS: tuple[DemoAct, ...] = (FleetAct(), AttestAct(), UpdateAct())
+"""The demo's acts in order (failures come next)."""
 
 
 class _DemoServer(uvicorn.Server):
@@ -169,18 +185,22 @@ def _initialize(settings: ServiceSettings, tenant_name: str) -> tuple[str, str, 
     return tenant.name, tenant.id, token
 
 
-def _where_to_look(base_url: str, token: str, kept: Path | None) -> list[str]:
+def _where_to_look(
+    base_url: str, token: str, server_ca: Path, kept: Path | None
+) -> list[str]:
     lines = [
         "Where to look:",
         f"  Service:   {base_url}  (API under /api/v1, OpenAPI at /openapi.json)",
+        f"  TLS CA:    {server_ca}  (the demo's own CA; trust it to connect)",
         f"  API docs:  {base_url}/docs",
         f"  Health:    {base_url}/readyz   Metrics: {base_url}/metrics",
         "  Administrator token of this throwaway demo tenant (printed only because the",
         "  demo's data is discarded on exit; a real token is shown once by 'init'):",
         f"    {token}",
-        f"  CLI:       sevenfold login --server {base_url}   (paste the token)",
+        f"  CLI:       sevenfold login --server {base_url} --ca-file {server_ca}",
+        "             (paste the token)",
         "             sevenfold device list",
-        f'  curl:      curl -H "Authorization: Bearer $TOKEN" '
+        f'  curl:      curl --cacert {server_ca} -H "Authorization: Bearer $TOKEN" '
         f"{base_url}/api/v1/devices",
     ]
     if kept is not None:
@@ -217,6 +237,7 @@ def _summary(context: DemoContext, options: DemoOptions, tenant_id: str) -> str:
             "tenant": {"id": tenant_id, "name": options.tenant_name},
             "data_dir": str(options.data_dir) if options.data_dir else None,
             "acts": context.played,
+            "updates": context.notes.get("updates"),
         },
         indent=2,
         sort_keys=True,
@@ -247,25 +268,32 @@ async def _serve_and_play(
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    clock = SystemClock()
+    tls = create_demo_tls(settings.data_dir, HOST, clock=clock)
     app = create_app(settings)
+    # Devices present their daily certificates (mTLS), as ``sevenfold serve`` runs.
+    ssl_context = server_context(tls.certificate_file, tls.key_file)
+    trust_tenant_cas(app.state.sevenfold, ssl_context)
     server = _DemoServer(
         uvicorn.Config(
             app,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            **uvicorn_tls_options(ssl_context),
         )
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    base_url = f"http://{HOST}:{sock.getsockname()[1]}"
+    base_url = f"https://{HOST}:{sock.getsockname()[1]}"
     try:
         await _until_started(server, serving)
         options.say(f"Service: {base_url}")
-        clock = SystemClock()
         context = DemoContext(
             base_url=base_url,
             token=token,
             clock=clock,
+            server_ca=tls.ca_file,
+            data_dir=settings.data_dir,
             say=options.say,
             fleet=demo_fleet(
                 options.devices, settings.data_dir / DEVICES_DIR, clock=clock
@@ -283,7 +311,7 @@ async def _serve_and_play(
             return 0
         acts.result()
         options.say("")
-        for line in _where_to_look(base_url, token, options.data_dir):
+        for line in _where_to_look(base_url, token, tls.ca_file, options.data_dir):
             options.say(line)
         if options.as_json:
             click.echo(_summary(context, options, tenant_id))

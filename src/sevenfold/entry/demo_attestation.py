@@ -15,6 +15,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 from sevenfold.agent.state import CHAIN_FILE, STATE_FILE
 from sevenfold.protocol.attestation import MeasurementKind
 from sevenfold.protocol.clock import Clock
@@ -58,7 +60,10 @@ class AttestAct:
         _quiet_agent_logs()
         product = fleet_summary.product
         lines: list[str] = []
-        async with OperatorClient(base_url, context.token, clock=clock) as client:
+        verify = context.tls_verify()
+        async with OperatorClient(
+            base_url, context.token, clock=clock, verify=verify
+        ) as client:
             await client.approve_measurement(
                 product.id,
                 MeasurementKind.OS,
@@ -79,7 +84,11 @@ class AttestAct:
             )
             started = clock.now()
             async with FleetAgents(
-                fleet, base_url, clock=clock, concurrency=self._concurrency
+                fleet,
+                base_url,
+                clock=clock,
+                concurrency=self._concurrency,
+                transport=httpx.AsyncHTTPTransport(verify=verify),
             ) as agents:
                 await agents.attest(fleet)
                 if len(fleet) >= MIN_FLEET_FOR_REFUSALS:

@@ -6,6 +6,7 @@ an injected ``sleep``, so tests can run the wait loop in virtual time.
 """
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -27,7 +28,10 @@ from sevenfold.sim.records import (
     DeviceGroupRecord,
     DevicePageRecord,
     DeviceRecord,
+    ImageRecord,
     OperationRecord,
+    OsReleaseDetailRecord,
+    OsReleaseRecord,
     ProductRecord,
     RegistrationRecord,
 )
@@ -56,7 +60,10 @@ class OperatorClient:
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """``verify``: how to check the service's TLS certificate (an ``ssl``
+        context trusting its CA, or ``True`` for the system's roots)."""
         self._clock = clock or SystemClock()
         self._sleep = sleep
         self._http = httpx.AsyncClient(
@@ -64,6 +71,7 @@ class OperatorClient:
             headers={"Authorization": f"Bearer {token}"},
             transport=transport,
             timeout=request_timeout_s,
+            verify=verify,
         )
 
     async def __aenter__(self) -> Self:
@@ -222,6 +230,62 @@ class OperatorClient:
                 "version": version,
                 "label": label,
             },
+        )
+
+    async def add_platform_signing_key(self, name: str, public_key_pem: str) -> Any:
+        """Accept OS packages signed by this key (platform administrator)."""
+        return await self._call(
+            "POST",
+            "/platform/image-signing-keys",
+            json={"name": name, "public_key_pem": public_key_pem},
+        )
+
+    async def upload_image(self, package: bytes) -> ImageRecord:
+        """Upload a signed image package (OS images: platform administrator)."""
+        try:
+            response = await self._http.post(
+                "/images",
+                content=package,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        except httpx.TransportError as err:
+            raise ServiceUnreachableError(
+                f"POST /images: no answer ({type(err).__name__})"
+            ) from err
+        if response.is_success:
+            return ImageRecord.model_validate(response.json())
+        raise _problem(response, "POST", "/images")
+
+    async def publish_os_release(
+        self, image_id: str, *, eval_window_days: int, note: str | None = None
+    ) -> OsReleaseRecord:
+        """Publish an uploaded OS image to the retail-eval feed."""
+        return await self._parse(
+            OsReleaseRecord,
+            "POST",
+            "/os-releases",
+            json={
+                "image_id": image_id,
+                "eval_window_days": eval_window_days,
+                "note": note,
+            },
+        )
+
+    async def change_os_release(
+        self, release_id: str, action: str, reason: str | None = None
+    ) -> OsReleaseRecord:
+        """``promote``, ``cancel`` or ``withdraw`` a release."""
+        return await self._parse(
+            OsReleaseRecord,
+            "POST",
+            f"/os-releases/{release_id}/{action}",
+            json={"reason": reason},
+        )
+
+    async def get_os_release(self, release_id: str) -> OsReleaseDetailRecord:
+        """A release and the tenant's devices running it, by update state."""
+        return await self._parse(
+            OsReleaseDetailRecord, "GET", f"/os-releases/{release_id}"
         )
 
     async def ca_chain_pem(self) -> bytes:

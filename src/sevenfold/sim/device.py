@@ -64,6 +64,12 @@ class SimDevice:
         """The key store, as the agent uses it (it exposes no private key)."""
         return self._keystore
 
+    def boot_into(self, software: Measurements, *, clock: Clock) -> None:
+        """Boot other software (an OS update): DICE derives the Alias key anew
+        from the UDS and the new measurements, as a real device's boot does."""
+        self._keystore = DiceKeyStore.open(self.state_dir, software, clock=clock)
+        self.software = software
+
     def evidence(self, nonce: bytes) -> Evidence:
         """Evidence for ``nonce`` about the software the device runs."""
         return self._keystore.evidence(nonce, self.software)

@@ -4,6 +4,8 @@ They are parsed from the wire with pydantic and ignore fields they do not use, s
 simulator keeps working when the service adds fields.
 """
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 from sevenfold.protocol.attestation import MeasurementKind
@@ -81,3 +83,30 @@ class ApprovedMeasurementRecord(_Record):
     kind: MeasurementKind
     sha256: str
     version: str | None
+
+
+class ImageRecord(_Record):
+    """An uploaded, verified image package (``sha256`` of the whole package)."""
+
+    id: str
+    kind: str
+    version: str
+    sha256: str
+    size_bytes: int
+
+
+class OsReleaseRecord(_Record):
+    """An OS release; ``effective_state`` is what the feeds see."""
+
+    id: str
+    version: str
+    image_id: str
+    state: str
+    effective_state: str
+    promote_at: datetime
+
+
+class OsReleaseDetailRecord(OsReleaseRecord):
+    """An OS release with the caller's devices running it, by update state."""
+
+    device_counts: dict[str, int]

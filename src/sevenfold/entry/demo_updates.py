@@ -1,0 +1,352 @@
+"""The demo's update act: an OS release goes through evaluation to retail, and a
+cancelled one never leaves evaluation (docs/updates.md §3).
+
+The demo plays the platform too: it makes an image-signing key, builds signed OS
+packages 26.10 (the factory image), 26.11 and 26.12, registers the key and uploads
+them as the platform administrator (the bootstrap token is one, as ``init`` makes
+it). Every device that is not revoked gets A/B install slots holding the factory
+image and runs the agent's real updater over mTLS (``sim.updates``). Then:
+
+1. 26.11 is published to retail-eval with a 14-day window: devices in the "… OS
+   Evaluation" groups install it (trial boot, re-attest, commit); retail devices
+   are offered nothing.
+2. 26.11 is promoted by hand (the window is cut short for the demo; the service
+   promotes on its own once it passes): retail devices install it.
+3. 26.12 is published and cancelled before any device checks: no device is ever
+   offered it.
+"""
+
+import hashlib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sevenfold.crypto.image_signing import build_package, key_id, public_key_pem
+from sevenfold.protocol.attestation import MeasurementKind
+from sevenfold.protocol.image_package import ImageManifest
+from sevenfold.protocol.updates import ImageType, TargetDescription
+from sevenfold.protocol.vocabulary import DeviceStatus, OsFeed
+from sevenfold.sim.client import OperatorClient
+from sevenfold.sim.device import SIM_SOFTWARE
+from sevenfold.sim.errors import ScenarioError
+from sevenfold.sim.records import OsReleaseDetailRecord
+from sevenfold.sim.updates import CheckResult, FleetUpdaters, UpdatingDevice
+
+if TYPE_CHECKING:  # demo.py imports this module to list the act
+    from sevenfold.entry.demo import DemoContext
+
+FACTORY_VERSION = "26.10"
+EVALUATED_VERSION = "26.11"
+CANCELLED_VERSION = "26.12"
+EVAL_WINDOW_DAYS = 14
+SECURITY_VERSION = 1
+OS_PAYLOAD_BYTES = 16 * 1024
+OS_COMPONENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "sevenfold-demo/os"))
+IMAGES_DIR = "os-images"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOsImage:
+    """A signed OS package, on disk and described as a TUF target."""
+
+    path: Path
+    package: bytes
+    target: TargetDescription
+
+
+def build_os_image(
+    key: Ed25519PrivateKey, version: str, directory: Path
+) -> DemoOsImage:
+    """A signed OS package of ``version`` with a small made-up root file system."""
+    payload = (f"Sevenfold demo OS {version}\n".encode() * OS_PAYLOAD_BYTES)[
+        :OS_PAYLOAD_BYTES
+    ]
+    manifest = ImageManifest(
+        type=ImageType.OS,
+        component_id=OS_COMPONENT_ID,
+        image_id=str(uuid.uuid4()),
+        name="Demo OS",
+        version=version,
+        security_version=SECURITY_VERSION,
+        payload_bytes=len(payload),
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        signing_key_id=key_id(key.public_key()),
+    )
+    package = build_package(manifest, payload, key)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"demo-os-{version}.pkg"
+    path.write_bytes(package)
+    target = TargetDescription(
+        kind=ImageType.OS,
+        component_id=manifest.component_id,
+        image_id=manifest.image_id,
+        name=manifest.name,
+        version=version,
+        security_version=SECURITY_VERSION,
+        sha256=hashlib.sha256(package).hexdigest(),
+        length=len(package),
+    )
+    return DemoOsImage(path=path, package=package, target=target)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    name: str
+    os_feed: str
+
+
+class UpdateAct:
+    """Publish, evaluate, promote; publish and cancel; show who runs what."""
+
+    title = "Update: an OS release through evaluation to retail; a cancelled one stops"
+
+    def __init__(self, *, concurrency: int = 16) -> None:
+        self._concurrency = concurrency
+
+    async def play(self, context: "DemoContext") -> list[str]:
+        """Run the act over HTTPS; return the lines to print."""
+        fleet_summary = context.fleet_summary
+        if fleet_summary is None:
+            raise ScenarioError("the update act needs the fleet act's product")
+        product = fleet_summary.product
+        key = Ed25519PrivateKey.generate()
+        images = {
+            version: build_os_image(key, version, context.data_dir / IMAGES_DIR)
+            for version in (FACTORY_VERSION, EVALUATED_VERSION, CANCELLED_VERSION)
+        }
+        factory = images[FACTORY_VERSION]
+        lines: list[str] = []
+        rounds: list[dict[str, object]] = []
+        async with OperatorClient(
+            context.base_url,
+            context.token,
+            clock=context.clock,
+            verify=context.tls_verify(),
+        ) as client:
+            await client.add_platform_signing_key(
+                "Demo platform OS key", public_key_pem(key.public_key())
+            )
+            uploaded = {
+                v: await client.upload_image(i.package) for v, i in images.items()
+            }
+            await client.approve_measurement(
+                product.id,
+                MeasurementKind.OS,
+                bytes.fromhex(factory.target.sha256),
+                version=FACTORY_VERSION,
+                label=f"Demo OS {FACTORY_VERSION} (factory image)",
+            )
+            lines.append(
+                f"Platform: signed OS {', '.join(images)} with a new image-signing "
+                "key, registered it and uploaded the packages"
+            )
+            groups = {
+                g.group_id: _Group(g.name, g.os_feed) for g in fleet_summary.groups
+            }
+            records = await client.list_devices(product_id=product.id)
+            device_groups = {
+                record.id: groups[record.device_group_id or ""]
+                for record in records
+                if record.device_group_id in groups
+            }
+            revoked = {r.id for r in records if r.status == DeviceStatus.REVOKED.value}
+            taking_part = [d for d in context.fleet if d.device_id not in revoked]
+            async with FleetUpdaters(
+                context.base_url,
+                server_ca=context.server_ca,
+                agent_sha256=SIM_SOFTWARE.agent_sha256,
+                clock=context.clock,
+                concurrency=self._concurrency,
+            ) as updaters:
+                fleet = [
+                    updaters.install_factory(d, factory.path, factory.target)
+                    for d in taking_part
+                ]
+                lines.append(
+                    f"{len(fleet)} devices boot the factory OS {FACTORY_VERSION} from "
+                    "A/B install slots and run the agent's updater over mTLS"
+                    + (
+                        f"; {len(revoked)} revoked device takes no part"
+                        if revoked
+                        else ""
+                    )
+                )
+
+                evaluated = await client.publish_os_release(
+                    uploaded[EVALUATED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
+                )
+                lines.append(
+                    f"Published OS {EVALUATED_VERSION} to retail-eval "
+                    f"({EVAL_WINDOW_DAYS}-day evaluation, promotion due "
+                    f"{evaluated.promote_at:%Y-%m-%d})"
+                )
+                results = await updaters.check(fleet)
+                lines.extend(_round_lines(results, device_groups))
+                rounds.append(
+                    _round("publish " + EVALUATED_VERSION, results, device_groups)
+                )
+
+                await client.change_os_release(
+                    evaluated.id, "promote", "evaluation window cut short for the demo"
+                )
+                lines.append(
+                    f"Promoted OS {EVALUATED_VERSION} to retail by hand: the "
+                    "evaluation window is cut short for the demo (the service "
+                    "promotes on its own once the window passes)"
+                )
+                results = await updaters.check(fleet)
+                lines.extend(_round_lines(results, device_groups))
+                rounds.append(
+                    _round("promote " + EVALUATED_VERSION, results, device_groups)
+                )
+
+                cancelled = await client.publish_os_release(
+                    uploaded[CANCELLED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
+                )
+                await client.change_os_release(
+                    cancelled.id, "cancel", "a problem found in evaluation"
+                )
+                lines.append(
+                    f"Published OS {CANCELLED_VERSION} to retail-eval and cancelled it "
+                    "before any device checked (a problem found in evaluation)"
+                )
+                results = await updaters.check(fleet)
+                lines.extend(_round_lines(results, device_groups))
+                rounds.append(
+                    _round("cancel " + CANCELLED_VERSION, results, device_groups)
+                )
+
+            releases = [
+                await client.get_os_release(release.id)
+                for release in (evaluated, cancelled)
+            ]
+        lines.append("Who runs what now:")
+        lines.extend(_group_table(fleet, device_groups))
+        lines.append("The service's count of devices per release:")
+        lines.extend(_release_lines(releases))
+        failed = sum(device.failed for device in fleet)
+        lines.append(
+            f"{failed} devices failed or rolled back; none ever ran {CANCELLED_VERSION}"
+            if not any(CANCELLED_VERSION in d.versions_run for d in fleet)
+            else f"{failed} devices failed or rolled back"
+        )
+        context.notes["updates"] = _json(
+            fleet, device_groups, rounds, releases, revoked
+        )
+        return lines
+
+
+def _group_name(device: UpdatingDevice, groups: dict[str, _Group]) -> str:
+    group = groups.get(device.device.device_id)
+    return "-" if group is None else group.name
+
+
+def _feed(device: UpdatingDevice, groups: dict[str, _Group]) -> str | None:
+    group = groups.get(device.device.device_id)
+    return None if group is None else group.os_feed
+
+
+def _is_eval(device: UpdatingDevice, groups: dict[str, _Group]) -> bool:
+    group = groups.get(device.device.device_id)
+    return group is not None and group.os_feed == OsFeed.RETAIL_EVAL.value
+
+
+def _round_lines(results: list[CheckResult], groups: dict[str, _Group]) -> list[str]:
+    lines = []
+    for label, in_eval in (("evaluation", True), ("retail", False)):
+        chosen = [r for r in results if _is_eval(r.device, groups) == in_eval]
+        updated = Counter(r.device.os_version for r in chosen if r.updated)
+        failed = sum(r.device.failed for r in chosen)
+        stayed = Counter(r.device.os_version for r in chosen if not r.updated)
+        parts = [
+            f"{count} installed {version} (trial boot, re-attested, committed)"
+            for version, count in sorted(updated.items())
+        ] + [
+            f"{count} offered nothing new (stay on {version})"
+            for version, count in sorted(stayed.items())
+        ]
+        if failed:
+            parts.append(f"{failed} failed")
+        lines.append(f"  {label} devices checked: {'; '.join(parts) or 'none'}")
+    return lines
+
+
+def _round(
+    step: str, results: list[CheckResult], groups: dict[str, _Group]
+) -> dict[str, object]:
+    by_group: dict[str, Counter[str]] = {}
+    for result in results:
+        name = _group_name(result.device, groups)
+        by_group.setdefault(name, Counter())[result.device.os_version] += 1
+    return {
+        "step": step,
+        "updated": sum(r.updated for r in results),
+        "failed": sum(r.device.failed for r in results),
+        "os_versions_by_group": {k: dict(v) for k, v in sorted(by_group.items())},
+    }
+
+
+def _group_table(fleet: list[UpdatingDevice], groups: dict[str, _Group]) -> list[str]:
+    by_group: dict[str, Counter[str]] = {}
+    feeds: dict[str, str] = {}
+    for device in fleet:
+        name = _group_name(device, groups)
+        by_group.setdefault(name, Counter())[device.os_version] += 1
+        group = groups.get(device.device.device_id)
+        feeds[name] = "-" if group is None else group.os_feed
+    width = max([len("Group"), *map(len, by_group)])
+    lines = [f"  {'Group':<{width}}  {'Feed':<11}  Devices  OS"]
+    for name, versions in sorted(by_group.items()):
+        running = ", ".join(f"{n} on {v}" for v, n in sorted(versions.items()))
+        total = sum(versions.values())
+        lines.append(f"  {name:<{width}}  {feeds[name]:<11}  {total:>7}  {running}")
+    return lines
+
+
+def _release_lines(releases: list[OsReleaseDetailRecord]) -> list[str]:
+    lines = []
+    for release in releases:
+        counts = release.device_counts
+        running = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        running = running or "none"
+        lines.append(
+            f"  OS {release.version:<6} {release.state:<11} devices: {running}"
+        )
+    return lines
+
+
+def _json(
+    fleet: list[UpdatingDevice],
+    groups: dict[str, _Group],
+    rounds: list[dict[str, object]],
+    releases: list[OsReleaseDetailRecord],
+    revoked: set[str],
+) -> dict[str, object]:
+    return {
+        "rounds": rounds,
+        "devices": [
+            {
+                "device_id": device.device.device_id,
+                "group": _group_name(device, groups),
+                "os_feed": _feed(device, groups),
+                "os_version": device.os_version,
+                "versions_run": device.versions_run,
+                "failed": device.failed,
+            }
+            for device in fleet
+        ],
+        "releases": [
+            {
+                "version": release.version,
+                "state": release.state,
+                "device_counts": release.device_counts,
+            }
+            for release in releases
+        ],
+        "failed": sum(device.failed for device in fleet),
+        "not_taking_part": sorted(revoked),
+    }

@@ -1,0 +1,224 @@
+"""Simulated devices update their OS with the agent's real updater.
+
+Each device gets a ``dir`` install backend (A/B slots, an emulated bootloader) in
+``<state_dir>/install``, initialised with a factory OS package, and measures what it
+boots: the booted slot's package (``DirInstallBackend.os_image_path``) and its agent.
+A check is the daemon's own path (``agent.daemon.Agent`` with an ``UpdateLoop``
+built by ``agent.update_setup``): attest, handle the boot, one update check over
+mTLS with the device certificate. When the check stages an OS, the device reboots:
+the backend boots again (the emulated bootloader picks the trial slot), DICE derives
+the Alias key for the new measurements, and the daemon runs again, so the trial is
+health-checked by re-attesting and committed by ``UpdateCycle.after_boot``.
+Devices run concurrently, at most ``concurrency`` at a time.
+"""
+
+import asyncio
+import random
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from sevenfold.agent.attestation_client import AttestationClient
+from sevenfold.agent.config import AgentConfig
+from sevenfold.agent.daemon import Agent
+from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
+from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
+from sevenfold.agent.update_cycle import CycleOutcome, CycleResult
+from sevenfold.agent.update_loop import UpdateLoop
+from sevenfold.agent.update_setup import build_update_cycle, device_tls
+from sevenfold.protocol.attestation import Measurements
+from sevenfold.protocol.clock import Clock
+from sevenfold.protocol.updates import TargetDescription
+from sevenfold.sim.device import SimDevice
+
+INSTALL_DIR = "install"
+DEFAULT_CONCURRENCY = 16
+MAX_REBOOTS_PER_CHECK = 3  # a trial that keeps failing is rolled back by bootlimit
+_BACKOFF_BASE_S = 1.0
+_BACKOFF_MAX_S = 5.0
+_FAILED = (CycleResult.FAILED, CycleResult.TRIAL_UNHEALTHY, CycleResult.ROLLED_BACK)
+
+
+@dataclass(slots=True)
+class UpdatingDevice:
+    """A device with an install backend, what it booted, and every OS it ran."""
+
+    device: SimDevice
+    install_root: Path
+    backend: DirInstallBackend
+    boot: BootOutcome | None  # not yet handled by the agent; None once it was
+    versions_run: list[str] = field(default_factory=list)
+    outcomes: list[CycleOutcome] = field(default_factory=list)
+
+    @property
+    def os_version(self) -> str:
+        """The OS the device runs now."""
+        return self.backend.current_os().version
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check or boot failed, was unhealthy or rolled back."""
+        return any(outcome.result in _FAILED for outcome in self.outcomes)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One device's check: the results in order and the OS it runs afterwards."""
+
+    device: UpdatingDevice
+    results: tuple[CycleResult, ...]
+
+    @property
+    def updated(self) -> bool:
+        """The check installed and committed a new OS."""
+        return CycleResult.COMMITTED in self.results
+
+
+class FleetUpdaters:
+    """The fleet's updaters against one service. Use as an async context manager.
+
+    ``server_ca`` is the CA bundle that verifies the service's TLS certificate; the
+    same server authenticates devices by their certificates (mTLS).
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        server_ca: Path,
+        agent_sha256: bytes,
+        clock: Clock,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self._server_url = server_url
+        self._server_ca = server_ca
+        self._agent_sha256 = agent_sha256
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        verify = ssl.create_default_context(cafile=str(server_ca))
+        # The attestation client reads only the URL and timeouts from its config.
+        self._attester = AttestationClient(
+            AgentConfig(
+                state_dir=Path("."),
+                server_url=server_url,
+                measurements=FixedMeasurementSource(
+                    measurements=Measurements(
+                        os_image_sha256=bytes(32), agent_sha256=agent_sha256
+                    )
+                ),
+            ),
+            transport=httpx.AsyncHTTPTransport(verify=verify),
+        )
+        self._rng = random.Random(0)  # retry jitter only, not secrets
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._attester.__aexit__(exc_type, exc, traceback)
+
+    def install_factory(
+        self, device: SimDevice, package: Path, target: TargetDescription
+    ) -> UpdatingDevice:
+        """Lay out the device's A/B slots with the factory OS and boot it."""
+        root = device.state_dir / INSTALL_DIR
+        DirInstallBackend.initialize(root, package, target)
+        return self._booted(device, root)
+
+    async def check(self, devices: Iterable[UpdatingDevice]) -> list[CheckResult]:
+        """One update check per device, concurrently (with any reboots it needs)."""
+        return list(await asyncio.gather(*(self._check(d) for d in devices)))
+
+    async def _check(self, updating: UpdatingDevice) -> CheckResult:
+        start = len(updating.outcomes)
+        async with self._slots:
+            for _ in range(MAX_REBOOTS_PER_CHECK + 1):
+                if await self._run_agent(updating) is None:
+                    break
+                # The agent asked for a reboot: the emulated bootloader runs again.
+                self._booted(updating.device, updating.install_root, updating)
+        results = tuple(outcome.result for outcome in updating.outcomes[start:])
+        return CheckResult(updating, results)
+
+    async def _run_agent(self, updating: UpdatingDevice) -> CycleOutcome | None:
+        """The daemon until its first update check ends or it needs a reboot."""
+        device, backend = updating.device, updating.backend
+        config = self._config(device, updating.install_root)
+        stop = asyncio.Event()
+
+        async def after_first_check(_delay_s: float) -> None:
+            stop.set()
+
+        async def never(_delay_s: float) -> None:
+            await asyncio.Event().wait()
+
+        tls = device_tls(
+            device.keystore, device.state_dir, self._server_url, self._server_ca
+        )
+        loop = UpdateLoop(
+            cycle=build_update_cycle(
+                config, backend=backend, device_id=device.device_id, tls=tls
+            ),
+            state_dir=device.state_dir,
+            interval_s=config.update_check_interval_s,
+            backoff_base_s=_BACKOFF_BASE_S,
+            backoff_max_s=_BACKOFF_MAX_S,
+            boot=updating.boot,
+            sleep=after_first_check,
+            rng=self._rng,
+        )
+        agent = Agent(
+            config=config,
+            keystore=device.keystore,
+            measurements=device.software,
+            attester=self._attester,
+            clock=self._clock,
+            sleep=never,
+            updates=loop,
+        )
+        await agent.run(stop)
+        updating.boot = None
+        updating.outcomes.extend(loop.outcomes)
+        return agent.reboot_outcome
+
+    def _booted(
+        self,
+        device: SimDevice,
+        install_root: Path,
+        updating: UpdatingDevice | None = None,
+    ) -> UpdatingDevice:
+        """Boot (or reboot) the device: a fresh backend, as after a power cycle."""
+        backend = DirInstallBackend(install_root)
+        boot = backend.boot()
+        software = Measurements(
+            os_image_sha256=sha256_of_file(backend.os_image_path()),
+            agent_sha256=self._agent_sha256,
+        )
+        device.boot_into(software, clock=self._clock)
+        version = backend.current_os().version
+        if updating is None:
+            return UpdatingDevice(
+                device, install_root, backend, boot, versions_run=[version]
+            )
+        updating.backend, updating.boot = backend, boot
+        if updating.versions_run[-1] != version:
+            updating.versions_run.append(version)
+        return updating
+
+    def _config(self, device: SimDevice, install_root: Path) -> AgentConfig:
+        return AgentConfig(
+            state_dir=device.state_dir,
+            server_url=self._server_url,
+            measurements=FixedMeasurementSource(measurements=device.software),
+            install_root=install_root,
+        )
