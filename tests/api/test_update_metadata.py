@@ -112,7 +112,14 @@ def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
     statements: list[str] = []
 
     def record(*args: Any) -> None:
-        statements.append(" ".join(str(args[2]).split()).upper())
+        text = " ".join(str(args[2]).split()).upper()
+        # The app's background tasks (operation runner, release promoter) share the
+        # engine, and a new PostgreSQL connection asks for its version and schema:
+        # none of that is the check's.
+        background = "OPERATIONS" in text or "FROM OS_RELEASES WHERE" in text
+        table_statement = " FROM " in text or not text.startswith(("SELECT", "SHOW"))
+        if table_statement and not background:
+            statements.append(text)
 
     clock.advance(60)
     engine = app.state.sevenfold.engine
@@ -125,7 +132,8 @@ def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
     writes = [text for text in statements if not text.startswith("SELECT")]
     assert len(writes) == 1, writes
     assert writes[0].startswith("UPDATE DEVICE_UPDATE_STATUSES SET LAST_CHECK_AT=")
-    assert len(statements) <= 25, statements
+    # About ten per check, device authentication included.
+    assert len(statements) <= 24, statements
 
 
 def test_new_release_and_deployment_bump_director_targets(
