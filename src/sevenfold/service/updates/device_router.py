@@ -50,8 +50,9 @@ Sha256Path = Annotated[
 
 
 def _with_retry(session: Session, work: Callable[[], T]) -> T:
-    """Run ``work`` and commit; when a concurrent request published the same version
-    first (unique key), roll back and do it once more on top of the winner's."""
+    """Run ``work`` and commit; when a concurrent request inserted the same row first
+    (a metadata version, a status row: unique keys), roll back and run it once more
+    on top of the winner's."""
     try:
         result = work()
         session.commit()
@@ -202,11 +203,14 @@ def report_update_status(
         detail=body.detail,
         rolled_back_from=body.rolled_back_from,
     )
-    requested = update_status.record_report(
-        session=session,
-        clock=clock,
-        device_id=device.device_id,
-        tenant_id=device.tenant_id,
-        report=report,
+    requested = _with_retry(
+        session,
+        lambda: update_status.record_report(
+            session=session,
+            clock=clock,
+            device_id=device.device_id,
+            tenant_id=device.tenant_id,
+            report=report,
+        ),
     )
     return UpdateStatusAnswer(check_requested=requested)

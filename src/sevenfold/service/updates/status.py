@@ -80,7 +80,7 @@ def record_report(
     """Store a device's report; answer whether an operator asked for a check.
 
     Entering ``failed`` or ``rolled-back`` also records an ``update-failure`` device
-    event (reason: the state), beside attestation failures. Commits.
+    event (reason: the state), beside attestation failures. The caller commits.
     """
     now = clock.now()
     row = _status_row(session, device_id=device_id, tenant_id=tenant_id)
@@ -104,9 +104,7 @@ def record_report(
                 at=now,
             )
         )
-    check_requested = row.check_requested_at is not None
-    session.commit()
-    return check_requested
+    return row.check_requested_at is not None
 
 
 def note_director_check(
