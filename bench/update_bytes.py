@@ -136,13 +136,19 @@ def _relay(target_url: str, counter: _Counter) -> Iterator[str]:
         finally:
             writer.close()
 
+    open_writers: set[asyncio.StreamWriter] = set()
+    relays: set[asyncio.Task[Any]] = set()
+
     async def handle(
         client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         counter.connections += 1
+        if (relay := asyncio.current_task()) is not None:
+            relays.add(relay)
         server_reader, server_writer = await asyncio.open_connection(
             target.host, target.port
         )
+        open_writers.update((client_writer, server_writer))
         await asyncio.gather(
             pump(client_reader, server_writer, upstream=True),
             pump(server_reader, client_writer, upstream=False),
@@ -160,11 +166,12 @@ def _relay(target_url: str, counter: _Counter) -> Iterator[str]:
     ready.wait()
 
     async def shut_down() -> None:
+        """Close every relayed connection; each relay then ends at EOF."""
         server.close()
-        pumps = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        for writer in open_writers:
+            writer.close()
+        if relays:
+            await asyncio.wait(relays, timeout=RELAY_STOP_S)
 
     try:
         yield f"{target.scheme}://{target.host}:{port[0]}"

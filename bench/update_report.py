@@ -165,10 +165,16 @@ def markdown_table(
         f"TLS as `sevenfold serve --tls-cert`); "
         f"bytes: HTTP = plaintext through TLS, wire = TCP payload incl. handshakes; "
         f"downloads: median of {meta['download_repeats']}, MB = 10^6 bytes, "
-        f"{meta['curl']}; {meta['cpu_count']} CPUs ({meta['cpu_model']}); "
+        f"{meta['curl']}; {meta['cpu_count']} CPUs ({meta['cpu_model']}), 1-minute "
+        f"load average at each backend's start: {_load(meta)}; "
         f"{meta['measured_at']}, commit {meta['commit']}. Reproduce: `{REPRODUCE}`."
     )
     return "\n\n".join(parts) + "\n"
+
+
+def _load(meta: dict[str, Any]) -> str:
+    averages = meta.get("load_average_at_start", {})
+    return ", ".join(f"{name} {values[0]:.1f}" for name, values in averages.items())
 
 
 def _check_json(result: CheckResult, base: float | None) -> dict[str, Any]:

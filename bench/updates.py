@@ -62,7 +62,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-mib", type=float, default=64.0, help="OS image payload, MiB"
     )
-    parser.add_argument("--download-repeats", type=int, default=3)
+    parser.add_argument("--download-repeats", type=int, default=5)
     parser.add_argument(
         "--backends", default="sqlite,postgresql", help="comma-separated"
     )
