@@ -29,7 +29,7 @@ from sevenfold.agent.daemon import Agent
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
 from sevenfold.agent.update_cycle import CycleOutcome, CycleResult
-from sevenfold.agent.update_loop import UpdateLoop
+from sevenfold.agent.update_loop import Sleep, UpdateLoop
 from sevenfold.agent.update_setup import build_update_cycle, device_tls
 from sevenfold.protocol.attestation import Measurements
 from sevenfold.protocol.clock import Clock
@@ -143,53 +143,62 @@ class FleetUpdaters:
         start = len(updating.outcomes)
         async with self._slots:
             for _ in range(MAX_REBOOTS_PER_CHECK + 1):
-                if await self._run_agent(updating) is None:
+                if updating.boot is None:
+                    outcome = await self._check_once(updating)
+                else:
+                    outcome = await self._start_agent(updating)
+                if outcome is None or not outcome.reboot_required:
                     break
                 # The agent asked for a reboot: the emulated bootloader runs again.
                 self._booted(updating.device, updating.install_root, updating)
         results = tuple(outcome.result for outcome in updating.outcomes[start:])
         return CheckResult(updating, results)
 
-    async def _run_agent(self, updating: UpdatingDevice) -> CycleOutcome | None:
-        """The daemon until its first update check ends or it needs a reboot."""
-        device, backend = updating.device, updating.backend
-        config = self._config(device, updating.install_root)
+    async def _check_once(self, updating: UpdatingDevice) -> CycleOutcome | None:
+        """One check of the running agent (as ``agent check`` makes it)."""
+        loop = self._loop(updating, _stop_after_first_check(asyncio.Event()))
+        outcome = await loop.check_once()
+        updating.outcomes.extend(loop.outcomes)
+        return outcome
+
+    async def _start_agent(self, updating: UpdatingDevice) -> CycleOutcome | None:
+        """The daemon after a boot: attest, handle the boot (health-check and commit
+        a trial), then check until the first check ends or a reboot is needed."""
+        device = updating.device
         stop = asyncio.Event()
-
-        async def after_first_check(_delay_s: float) -> None:
-            stop.set()
-
-        async def never(_delay_s: float) -> None:
-            await asyncio.Event().wait()
-
-        tls = device_tls(
-            device.keystore, device.state_dir, self._server_url, self._server_ca
-        )
-        loop = UpdateLoop(
-            cycle=build_update_cycle(
-                config, backend=backend, device_id=device.device_id, tls=tls
-            ),
-            state_dir=device.state_dir,
-            interval_s=config.update_check_interval_s,
-            backoff_base_s=_BACKOFF_BASE_S,
-            backoff_max_s=_BACKOFF_MAX_S,
-            boot=updating.boot,
-            sleep=after_first_check,
-            rng=self._rng,
-        )
+        loop = self._loop(updating, _stop_after_first_check(stop))
         agent = Agent(
-            config=config,
+            config=self._config(device, updating.install_root),
             keystore=device.keystore,
             measurements=device.software,
             attester=self._attester,
             clock=self._clock,
-            sleep=never,
+            sleep=_never,
             updates=loop,
         )
         await agent.run(stop)
         updating.boot = None
         updating.outcomes.extend(loop.outcomes)
         return agent.reboot_outcome
+
+    def _loop(self, updating: UpdatingDevice, sleep: Sleep) -> UpdateLoop:
+        device = updating.device
+        config = self._config(device, updating.install_root)
+        tls = device_tls(
+            device.keystore, device.state_dir, self._server_url, self._server_ca
+        )
+        return UpdateLoop(
+            cycle=build_update_cycle(
+                config, backend=updating.backend, device_id=device.device_id, tls=tls
+            ),
+            state_dir=device.state_dir,
+            interval_s=config.update_check_interval_s,
+            backoff_base_s=_BACKOFF_BASE_S,
+            backoff_max_s=_BACKOFF_MAX_S,
+            boot=updating.boot,
+            sleep=sleep,
+            rng=self._rng,
+        )
 
     def _booted(
         self,
@@ -222,3 +231,17 @@ class FleetUpdaters:
             measurements=FixedMeasurementSource(measurements=device.software),
             install_root=install_root,
         )
+
+
+def _stop_after_first_check(stop: asyncio.Event) -> Sleep:
+    """The update loop's sleep: instead of waiting for the next check, stop."""
+
+    async def sleep(_delay_s: float) -> None:
+        stop.set()
+
+    return sleep
+
+
+async def _never(_delay_s: float) -> None:
+    """The attestation loop's sleep: the next renewal is not part of the demo."""
+    await asyncio.Event().wait()
