@@ -32,6 +32,7 @@ class AgentRun:
     fault_kill_at: str | None
     stopped_in_steady_state: bool
     output: str
+    elapsed_s: float
 
     @property
     def killed(self) -> bool:
@@ -77,6 +78,7 @@ def run_agent_once(
         log.flush()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         stopped = False
+        started = time.monotonic()
         deadline = time.monotonic() + RUN_TIMEOUT_S
         try:
             while process.poll() is None:
@@ -97,4 +99,5 @@ def run_agent_once(
         fault_kill_at=fault_kill_at,
         stopped_in_steady_state=stopped,
         output=log_file.read_text(errors="replace"),
+        elapsed_s=time.monotonic() - started,
     )
