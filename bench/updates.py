@@ -27,8 +27,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.environment import benchmark_database, machine_facts
 from bench.serve_tls import tls_server_process
 from bench.update_bytes import agent_check_bytes
@@ -158,7 +156,7 @@ def _curl_version() -> str:
 
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        "generator": f"httpx {httpx.__version__} asyncio client",
+        "generator": "asyncio-streams client (uvloop, OpenSSL TLS, HTTP/1.1 by hand)",
         "concurrency": args.concurrency,
         "devices": args.devices,
         "duration_s": args.duration_s,
