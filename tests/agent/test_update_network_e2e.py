@@ -17,6 +17,7 @@ import pytest
 
 from sevenfold.agent.attestation_client import AttestationClient
 from sevenfold.agent.config import AgentConfig, ProxyConfig
+from sevenfold.agent.errors import AgentConfigError, ServiceUnreachableError
 from sevenfold.agent.install.backend import DirInstallBackend
 from sevenfold.agent.install.packages import package_matches
 from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
@@ -222,3 +223,49 @@ def test_download_through_a_link_dropping_every_64_kib_completes_refetching_at_m
         + counters.drops * (FETCHER_CHUNK_BYTES + CONNECTION_ALLOWANCE_BYTES)
         + clean_connections * CONNECTION_ALLOWANCE_BYTES
     ), (counters, received, resumes)
+
+
+def test_attestation_without_the_server_ca_does_not_trust_a_private_ca_service(
+    service: LiveUpdateService, tmp_path: Path
+) -> None:
+    device = service.enroll(tmp_path / "device")
+    backend = DirInstallBackend(device.install_root)
+    backend.boot()
+    measurements = Measurements(
+        os_image_sha256=sha256_of_file(backend.os_image_path()),
+        agent_sha256=AGENT_SHA256,
+    )
+    config = AgentConfig(
+        state_dir=device.state_dir,
+        server_url=service.url,
+        measurements=FixedMeasurementSource(measurements=measurements),
+        connect_timeout_s=5.0,
+        deadline_s=30.0,
+    )
+    keystore = DiceKeyStore.open(device.state_dir, measurements, clock=SystemClock())
+
+    async def attest() -> None:
+        async with AttestationClient(config) as attester:
+            await attester.attest(keystore, measurements)
+
+    with pytest.raises(ServiceUnreachableError, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(attest())
+
+
+def test_a_server_ca_file_that_holds_no_certificate_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "not-a-ca.pem"
+    bundle.write_text("not a certificate\n")
+    config = AgentConfig(
+        state_dir=tmp_path / "state",
+        server_url="https://127.0.0.1:1",
+        measurements=FixedMeasurementSource(
+            measurements=Measurements(
+                os_image_sha256=bytes(32), agent_sha256=AGENT_SHA256
+            )
+        ),
+        server_ca_file=bundle,
+    )
+    with pytest.raises(AgentConfigError, match="server CA bundle"):
+        AttestationClient(config)
