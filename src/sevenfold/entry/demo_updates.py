@@ -19,7 +19,7 @@ image and runs the agent's real updater over mTLS (``sim.updates``). Then:
 import hashlib
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ from sevenfold.protocol.vocabulary import DeviceStatus, OsFeed
 from sevenfold.sim.client import OperatorClient
 from sevenfold.sim.device import SIM_SOFTWARE
 from sevenfold.sim.errors import ScenarioError
-from sevenfold.sim.records import OsReleaseDetailRecord
+from sevenfold.sim.records import ImageRecord, OsReleaseDetailRecord
 from sevenfold.sim.updates import CheckResult, FleetUpdaters, UpdatingDevice
 
 if TYPE_CHECKING:  # demo.py imports this module to list the act
@@ -112,49 +112,41 @@ class UpdateAct:
         fleet_summary = context.fleet_summary
         if fleet_summary is None:
             raise ScenarioError("the update act needs the fleet act's product")
-        product = fleet_summary.product
         key = Ed25519PrivateKey.generate()
         images = {
             version: build_os_image(key, version, context.data_dir / IMAGES_DIR)
             for version in (FACTORY_VERSION, EVALUATED_VERSION, CANCELLED_VERSION)
         }
         factory = images[FACTORY_VERSION]
-        lines: list[str] = []
-        rounds: list[dict[str, object]] = []
+        groups = {g.group_id: _Group(g.name, g.os_feed) for g in fleet_summary.groups}
         async with OperatorClient(
             context.base_url,
             context.token,
             clock=context.clock,
             verify=context.tls_verify(),
         ) as client:
-            await client.add_platform_signing_key(
-                "Demo platform OS key", public_key_pem(key.public_key())
-            )
-            uploaded = {
-                v: await client.upload_image(i.package) for v, i in images.items()
-            }
+            uploaded = await _publish_platform_images(client, key, images)
             await client.approve_measurement(
-                product.id,
+                fleet_summary.product.id,
                 MeasurementKind.OS,
                 bytes.fromhex(factory.target.sha256),
                 version=FACTORY_VERSION,
                 label=f"Demo OS {FACTORY_VERSION} (factory image)",
             )
-            lines.append(
-                f"Platform: signed OS {', '.join(images)} with a new image-signing "
-                "key, registered it and uploaded the packages"
-            )
-            groups = {
-                g.group_id: _Group(g.name, g.os_feed) for g in fleet_summary.groups
-            }
-            records = await client.list_devices(product_id=product.id)
-            device_groups = {
-                record.id: groups[record.device_group_id or ""]
-                for record in records
-                if record.device_group_id in groups
-            }
+            records = await client.list_devices(product_id=fleet_summary.product.id)
             revoked = {r.id for r in records if r.status == DeviceStatus.REVOKED.value}
-            taking_part = [d for d in context.fleet if d.device_id not in revoked]
+            story = _Story(
+                client=client,
+                device_groups={
+                    r.id: groups[r.device_group_id]
+                    for r in records
+                    if r.device_group_id in groups
+                },
+            )
+            story.lines.append(
+                f"Platform: signed OS {', '.join(images)} with a new image-signing "
+                "key, registered the key and uploaded the packages"
+            )
             async with FleetUpdaters(
                 context.base_url,
                 server_ca=context.server_ca,
@@ -162,82 +154,102 @@ class UpdateAct:
                 clock=context.clock,
                 concurrency=self._concurrency,
             ) as updaters:
-                fleet = [
-                    updaters.install_factory(d, factory.path, factory.target)
-                    for d in taking_part
+                story.fleet = [
+                    updaters.install_factory(device, factory.path, factory.target)
+                    for device in context.fleet
+                    if device.device_id not in revoked
                 ]
-                lines.append(
-                    f"{len(fleet)} devices boot the factory OS {FACTORY_VERSION} from "
-                    "A/B install slots and run the agent's updater over mTLS"
-                    + (
-                        f"; {len(revoked)} revoked device takes no part"
-                        if revoked
-                        else ""
-                    )
+                story.lines.append(
+                    f"{len(story.fleet)} devices boot the factory OS "
+                    f"{FACTORY_VERSION} from A/B install slots and run the agent's "
+                    "updater over mTLS with their certificates"
+                    + (f"; {len(revoked)} revoked takes no part" if revoked else "")
                 )
+                releases = await story.play(updaters, uploaded)
+        story.finish(releases)
+        context.notes["updates"] = _json(story, releases, revoked)
+        return story.lines
 
-                evaluated = await client.publish_os_release(
-                    uploaded[EVALUATED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
-                )
-                lines.append(
-                    f"Published OS {EVALUATED_VERSION} to retail-eval "
-                    f"({EVAL_WINDOW_DAYS}-day evaluation, promotion due "
-                    f"{evaluated.promote_at:%Y-%m-%d})"
-                )
-                results = await updaters.check(fleet)
-                lines.extend(_round_lines(results, device_groups))
-                rounds.append(
-                    _round("publish " + EVALUATED_VERSION, results, device_groups)
-                )
 
-                await client.change_os_release(
-                    evaluated.id, "promote", "evaluation window cut short for the demo"
-                )
-                lines.append(
-                    f"Promoted OS {EVALUATED_VERSION} to retail by hand: the "
-                    "evaluation window is cut short for the demo (the service "
-                    "promotes on its own once the window passes)"
-                )
-                results = await updaters.check(fleet)
-                lines.extend(_round_lines(results, device_groups))
-                rounds.append(
-                    _round("promote " + EVALUATED_VERSION, results, device_groups)
-                )
+async def _publish_platform_images(
+    client: OperatorClient, key: Ed25519PrivateKey, images: dict[str, DemoOsImage]
+) -> dict[str, ImageRecord]:
+    """Register the platform key and upload the OS packages (platform admin)."""
+    await client.add_platform_signing_key(
+        "Demo platform OS key", public_key_pem(key.public_key())
+    )
+    return {
+        version: await client.upload_image(image.package)
+        for version, image in images.items()
+    }
 
-                cancelled = await client.publish_os_release(
-                    uploaded[CANCELLED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
-                )
-                await client.change_os_release(
-                    cancelled.id, "cancel", "a problem found in evaluation"
-                )
-                lines.append(
-                    f"Published OS {CANCELLED_VERSION} to retail-eval and cancelled it "
-                    "before any device checked (a problem found in evaluation)"
-                )
-                results = await updaters.check(fleet)
-                lines.extend(_round_lines(results, device_groups))
-                rounds.append(
-                    _round("cancel " + CANCELLED_VERSION, results, device_groups)
-                )
 
-            releases = [
-                await client.get_os_release(release.id)
-                for release in (evaluated, cancelled)
-            ]
-        lines.append("Who runs what now:")
-        lines.extend(_group_table(fleet, device_groups))
-        lines.append("The service's count of devices per release:")
-        lines.extend(_release_lines(releases))
-        failed = sum(device.failed for device in fleet)
-        lines.append(
-            f"{failed} devices failed or rolled back; none ever ran {CANCELLED_VERSION}"
-            if not any(CANCELLED_VERSION in d.versions_run for d in fleet)
-            else f"{failed} devices failed or rolled back"
+@dataclass(slots=True, kw_only=True)
+class _Story:
+    """The act's three steps, each followed by one check of every device."""
+
+    client: OperatorClient
+    device_groups: dict[str, _Group]
+    fleet: list[UpdatingDevice] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    rounds: list[dict[str, object]] = field(default_factory=list)
+
+    async def play(
+        self, updaters: FleetUpdaters, uploaded: dict[str, ImageRecord]
+    ) -> list[OsReleaseDetailRecord]:
+        """Publish, promote, publish and cancel; return the releases as they end."""
+        client = self.client
+        evaluated = await client.publish_os_release(
+            uploaded[EVALUATED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
         )
-        context.notes["updates"] = _json(
-            fleet, device_groups, rounds, releases, revoked
+        self.lines.append(
+            f"Published OS {EVALUATED_VERSION} to retail-eval "
+            f"({EVAL_WINDOW_DAYS}-day evaluation, promotion due "
+            f"{evaluated.promote_at:%Y-%m-%d})"
         )
-        return lines
+        await self._check(updaters, f"publish {EVALUATED_VERSION}")
+        await client.change_os_release(
+            evaluated.id, "promote", "evaluation window cut short for the demo"
+        )
+        self.lines.append(
+            f"Promoted OS {EVALUATED_VERSION} to retail by hand: the evaluation "
+            "window is cut short for the demo (the service promotes on its own "
+            "once the window passes)"
+        )
+        await self._check(updaters, f"promote {EVALUATED_VERSION}")
+        cancelled = await client.publish_os_release(
+            uploaded[CANCELLED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
+        )
+        await client.change_os_release(
+            cancelled.id, "cancel", "a problem found in evaluation"
+        )
+        self.lines.append(
+            f"Published OS {CANCELLED_VERSION} to retail-eval and cancelled it "
+            "before any device checked (a problem found in evaluation)"
+        )
+        await self._check(updaters, f"cancel {CANCELLED_VERSION}")
+        return [
+            await client.get_os_release(release.id)
+            for release in (evaluated, cancelled)
+        ]
+
+    async def _check(self, updaters: FleetUpdaters, step: str) -> None:
+        results = await updaters.check(self.fleet)
+        self.lines.extend(_round_lines(results, self.device_groups))
+        self.rounds.append(_round(step, results, self.device_groups))
+
+    def finish(self, releases: list[OsReleaseDetailRecord]) -> None:
+        """Add the closing tables."""
+        self.lines.append("Who runs what now:")
+        self.lines.extend(_group_table(self.fleet, self.device_groups))
+        self.lines.append("The service's count of devices per release:")
+        self.lines.extend(_release_lines(releases))
+        failed = sum(device.failed for device in self.fleet)
+        ran_cancelled = sum(CANCELLED_VERSION in d.versions_run for d in self.fleet)
+        self.lines.append(
+            f"{failed} devices failed or rolled back; "
+            f"{ran_cancelled} ever ran {CANCELLED_VERSION}"
+        )
 
 
 def _group_name(device: UpdatingDevice, groups: dict[str, _Group]) -> str:
@@ -320,14 +332,11 @@ def _release_lines(releases: list[OsReleaseDetailRecord]) -> list[str]:
 
 
 def _json(
-    fleet: list[UpdatingDevice],
-    groups: dict[str, _Group],
-    rounds: list[dict[str, object]],
-    releases: list[OsReleaseDetailRecord],
-    revoked: set[str],
+    story: _Story, releases: list[OsReleaseDetailRecord], revoked: set[str]
 ) -> dict[str, object]:
+    groups = story.device_groups
     return {
-        "rounds": rounds,
+        "rounds": story.rounds,
         "devices": [
             {
                 "device_id": device.device.device_id,
@@ -337,7 +346,7 @@ def _json(
                 "versions_run": device.versions_run,
                 "failed": device.failed,
             }
-            for device in fleet
+            for device in story.fleet
         ],
         "releases": [
             {
@@ -347,6 +356,6 @@ def _json(
             }
             for release in releases
         ],
-        "failed": sum(device.failed for device in fleet),
+        "failed": sum(device.failed for device in story.fleet),
         "not_taking_part": sorted(revoked),
     }

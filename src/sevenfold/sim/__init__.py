@@ -7,6 +7,8 @@ devices and operator tools would.
 * ``device``: ``SimDevice`` (a software-DICE device on the agent's key store, in
   its own state directory) and ``Fleet``.
 * ``attestation``: ``FleetAgents``, the agent's real ``Agent`` per device.
+* ``updates``: ``FleetUpdaters``, the agent's real updater per device over mTLS,
+  with a ``dir`` install backend in each device's state directory.
 * ``client``: ``OperatorClient``, async httpx calls on ``/api/v1``.
 * ``scenario``: ``FleetOperator`` runs the foundation scenario, returns a
   ``FleetSummary``; ``report`` renders it.
