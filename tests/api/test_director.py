@@ -84,6 +84,32 @@ def test_feed_policy_and_app_updates_decide_the_targets(
     assert _targets(updaters) == (expected, apps)
 
 
+def test_a_group_that_never_had_a_deployment_does_not_manage_apps(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    """No deployment yet means "leave the device's apps alone", not "remove them";
+    an empty deployment is the explicit way to remove every app."""
+    add_release(app, clock, "26.1")
+    device = certified(client, admin, clock)
+    group_id = groups_by_name(client, admin.headers, device.attester.product_id)[
+        "Field Test"
+    ]["id"]
+    client.patch(
+        f"/api/v1/devices/{device.device_id}",
+        json={"device_group_id": group_id},
+        headers=admin.headers,
+    ).raise_for_status()
+    updaters = DeviceUpdaters(app, clock, device.certificate, tmp_path / "first")
+    assert _targets(updaters)[1] is False
+    deploy(app, clock, admin.tenant_id, group_id, [])
+    updaters = DeviceUpdaters(app, clock, device.certificate, tmp_path / "second")
+    assert _targets(updaters)[1] is True
+
+
 def test_retail_feed_sees_an_evaluation_release_once_promotion_is_due(
     app: FastAPI,
     client: TestClient,

@@ -6,8 +6,9 @@
   (due for promotion); ``retail-eval`` sees ``retail-eval`` and ``retail``. Cancelled
   and withdrawn releases are never offered. No OS under the ``no-updates`` policy.
 * Apps: the group's current deployment's images, only under ``update-all`` with the
-  group's ``app_updates`` on; the app set is then cloud-managed. Otherwise no app
-  entries, and the device keeps (or sideloads) its own apps.
+  group's ``app_updates`` on and once the group has had a deployment; the app set is
+  then cloud-managed. Otherwise no app entries, and the device keeps (or sideloads)
+  its own apps.
 
 A device outside any group gets nothing. Versions only go up: a device that reports
 running a newer OS than its feed offers (a release since withdrawn) gets no OS entry
@@ -17,15 +18,14 @@ and stays where it is until a newer good release appears.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from sevenfold.protocol.updates import ReleaseState, version_sort_key
+from sevenfold.protocol.updates import version_sort_key
 from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
-from sevenfold.service.deployments.models import Deployment, DeploymentImage
+from sevenfold.service.deployments import service as deployments
 from sevenfold.service.images.models import Image
 from sevenfold.service.products.models import DeviceGroup
-from sevenfold.service.releases.models import OsRelease
+from sevenfold.service.releases import service as releases
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,46 +44,8 @@ class DesiredState:
 
 def newest_release_image(session: Session, feed: str, now: datetime) -> Image | None:
     """The image of the newest release a feed sees at ``now``."""
-    visible: ColumnElement[bool]
-    if feed == OsFeed.RETAIL_EVAL.value:
-        visible = OsRelease.state.in_(
-            [ReleaseState.RETAIL.value, ReleaseState.RETAIL_EVAL.value]
-        )
-    else:
-        visible = or_(
-            OsRelease.state == ReleaseState.RETAIL.value,
-            (OsRelease.state == ReleaseState.RETAIL_EVAL.value)
-            & (OsRelease.promote_at <= now),
-        )
-    query = (
-        select(Image)
-        .join(OsRelease, OsRelease.image_id == Image.id)
-        .where(visible)
-        .order_by(OsRelease.version_key.desc())
-        .limit(1)
-    )
-    return session.scalars(query).first()
-
-
-def current_deployment_images(session: Session, device_group_id: str) -> list[Image]:
-    """The images of a group's current deployment, in deployment order."""
-    current = (
-        select(Deployment.id)
-        .where(
-            Deployment.device_group_id == device_group_id,
-            Deployment.superseded_at.is_(None),
-        )
-        .order_by(Deployment.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = (
-        select(Image)
-        .join(DeploymentImage, DeploymentImage.image_id == Image.id)
-        .where(DeploymentImage.deployment_id == current)
-        .order_by(DeploymentImage.position)
-    )
-    return list(session.scalars(query))
+    release = releases.newest_release_for_feed(session, OsFeed(feed), now)
+    return None if release is None else session.get(Image, release.image_id)
 
 
 def desired_state(
@@ -111,5 +73,9 @@ def desired_state(
         os_image = None
     if group.update_policy != UpdatePolicy.UPDATE_ALL.value or not group.app_updates:
         return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
-    apps = tuple(current_deployment_images(session, group.id))
-    return DesiredState(os_image=os_image, app_images=apps, apps_managed=True)
+    apps = deployments.current_deployment_images(session, group.id)
+    if apps is None:
+        # Never deployed: the cloud does not manage this group's apps yet, so a
+        # device keeps what it has rather than having it removed.
+        return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
+    return DesiredState(os_image=os_image, app_images=tuple(apps), apps_managed=True)
