@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sevenfold.agent.errors import AgentError
 from sevenfold.agent.install import CHECKPOINTS, DirInstallBackend
 from sevenfold.agent.install.packages import package_matches
 from tests.agent.agent_process import AgentRun, agent_run_command, run_agent_once
@@ -91,8 +92,12 @@ def scenarios(
         for cuts in SCENARIOS
     }
     with ThreadPoolExecutor(max_workers=PARALLEL_DEVICES) as pool:
-        for scenario in prepared.values():
+        driving = [
             pool.submit(_drive_safely, service, scenario)
+            for scenario in prepared.values()
+        ]
+        for driven in driving:
+            driven.result()  # anything unforeseen fails every case, loudly
     return prepared
 
 
@@ -100,7 +105,8 @@ def _drive_safely(service: LiveUpdateService, scenario: Scenario) -> None:
     try:
         with service.operator_session() as operator:
             _drive(service, scenario, operator)
-    except (AssertionError, OSError, httpx.HTTPError) as err:  # its case reports it
+    except (AgentError, AssertionError, OSError, httpx.HTTPError) as err:
+        # The scenario's own case reports it.
         scenario.error = f"{type(err).__name__}: {err}"
 
 
