@@ -32,6 +32,10 @@ from tests.support.fleet import groups_by_name
 
 __all__ = ["settings"]
 
+CHECK_STATEMENT_BOUND = 26
+"""SQL statements of a no-op check's four TUF requests (measured: 26; two reads per
+request authenticate the device, the root requests read one row each)."""
+
 
 def _device(
     app: FastAPI, client: TestClient, admin: TenantAccess, clock: ManualClock, tmp: Path
@@ -92,23 +96,9 @@ def test_unchanged_second_check_signs_nothing(
     assert second == first
 
 
-def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
-    app: FastAPI,
-    client: TestClient,
-    admin: TenantAccess,
-    clock: ManualClock,
-    tmp_path: Path,
-) -> None:
-    """A fleet checks often: a check with nothing new signs nothing; its one write
-    is the device's last-check time."""
-    add_release(app, clock, "26.11")
-    device, group_id = _device(app, client, admin, clock, tmp_path)
-    app_image = add_image(
-        app, clock, tenant_id=admin.tenant_id, kind=ImageType.APP, version="1.0"
-    )
-    deploy(app, clock, admin.tenant_id, group_id, [app_image])
-    for repo in ("image", "director"):
-        device.get(f"{TUF}/{repo}/timestamp.json")
+def _check_statements(app: FastAPI, device: DeviceUpdaters) -> list[str]:
+    """The SQL one no-op check runs: both repositories' timestamps, as ngclient asks
+    for them after a 404 for root N+1 (which must read, never refresh)."""
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -121,19 +111,49 @@ def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
         if table_statement and not background:
             statements.append(text)
 
-    clock.advance(60)
     engine = app.state.sevenfold.engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         for repo in ("image", "director"):
+            next_root = device.client.get(
+                f"{TUF}/{repo}/2.root.json", headers=device.fetcher.headers
+            )
+            assert next_root.status_code == 404
             device.get(f"{TUF}/{repo}/timestamp.json")
     finally:
         event.remove(engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_unchanged_check_writes_nothing_and_reads_a_handful_of_rows(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    """A fleet checks often: a check with nothing new signs nothing and writes
+    nothing; the device's last-check time is written at most once a minute."""
+    add_release(app, clock, "26.11")
+    device, group_id = _device(app, client, admin, clock, tmp_path)
+    app_image = add_image(
+        app, clock, tenant_id=admin.tenant_id, kind=ImageType.APP, version="1.0"
+    )
+    deploy(app, clock, admin.tenant_id, group_id, [app_image])
+    for repo in ("image", "director"):
+        device.get(f"{TUF}/{repo}/timestamp.json")
+
+    clock.advance(30)
+    statements = _check_statements(app, device)
+    writes = [text for text in statements if not text.startswith("SELECT")]
+    assert writes == [], writes
+    assert len(statements) <= CHECK_STATEMENT_BOUND, statements
+
+    clock.advance(60)
+    statements = _check_statements(app, device)
     writes = [text for text in statements if not text.startswith("SELECT")]
     assert len(writes) == 1, writes
     assert writes[0].startswith("UPDATE DEVICE_UPDATE_STATUSES SET LAST_CHECK_AT=")
-    # About ten per check, device authentication included.
-    assert len(statements) <= 24, statements
 
 
 def test_new_release_and_deployment_bump_director_targets(

@@ -85,12 +85,14 @@ def _refresh(
     now_role: TufRole,
     clock: ClockDep,
 ) -> None:
+    """Bring the repository up to date before its timestamp (or a first root) is
+    served; commits only when something was written (a no-op check reads)."""
     kek = require_kek(app_state(request).key_encryption_key)
     now = clock.now()
 
     def work() -> None:
         if now_role is TufRole.ROOT:
-            metadata_store.ensure_root(
+            metadata_store.keep_root_current(
                 session=session,
                 kek=kek,
                 tenant_id=device.tenant_id,
@@ -102,6 +104,9 @@ def _refresh(
                 session=session, kek=kek, tenant_id=device.tenant_id, now=now
             )
         else:
+            status_row = update_status.note_director_check(
+                session, device_id=device.device_id, tenant_id=device.tenant_id, now=now
+            )
             director.ensure_device_metadata(
                 session=session,
                 kek=kek,
@@ -110,9 +115,7 @@ def _refresh(
                 device_group_id=device.device_group_id,
                 now=now,
             )
-            update_status.note_director_check(
-                session, device_id=device.device_id, tenant_id=device.tenant_id, now=now
-            )
+            del status_row  # held until here: the director reads it from the session
 
     _with_retry(session, work)
 
@@ -132,8 +135,21 @@ def tuf_metadata(
 ) -> Response:
     """One signed TUF metadata file of the device's image repository or director."""
     role, version = _parse_filename(filename)
-    if role in (TufRole.ROOT, TufRole.TIMESTAMP):
+    if role is TufRole.TIMESTAMP:
         _refresh(session, request, device, repository, role, clock)
+    elif role is TufRole.ROOT and version == 1:
+        # Roots are re-signed on the timestamp request; ``N.root.json`` only reads,
+        # except that the very first one is made on first use (trust on first use
+        # over mTLS, docs/updates.md §5).
+        first = metadata_store.row_at(
+            session,
+            tenant_id=device.tenant_id,
+            repository=repository,
+            role=role,
+            version=1,
+        )
+        if first is None:
+            _refresh(session, request, device, repository, role, clock)
     per_device = repository is Repository.DIRECTOR and role is not TufRole.ROOT
     device_id = device.device_id if per_device else metadata_store.NO_DEVICE
     if version is None:

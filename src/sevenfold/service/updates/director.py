@@ -92,7 +92,7 @@ def ensure_device_metadata(
     now: datetime,
 ) -> DirectorDeviceState:
     """Bring a device's director metadata up to date; the caller commits."""
-    metadata_store.ensure_root(
+    metadata_store.keep_root_current(
         session=session,
         kek=kek,
         tenant_id=tenant_id,

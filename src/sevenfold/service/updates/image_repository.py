@@ -186,7 +186,7 @@ def ensure_current(
     """Bring the tenant's image repository up to date (root, targets, snapshot,
     timestamp) and return the published versions; signs only what changed or is
     about to expire. The caller commits."""
-    metadata_store.ensure_root(
+    metadata_store.keep_root_current(
         session=session,
         kek=kek,
         tenant_id=tenant_id,

@@ -264,6 +264,30 @@ def ensure_root(
     return current
 
 
+def keep_root_current(
+    *,
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    now: datetime,
+) -> None:
+    """``ensure_root`` for a check: reads only the newest root's version and expiry,
+    and parses or signs nothing while that root has 60 days or more left."""
+    newest = _latest_version(
+        session,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=TufRole.ROOT,
+        device_id=NO_DEVICE,
+    )
+    if newest is not None and newest[1] - now >= ROOT_REFRESH_BEFORE:
+        return
+    ensure_root(
+        session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ChainVersions:
     """The newest versions (and expiries) of targets, snapshot and timestamp."""

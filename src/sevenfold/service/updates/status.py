@@ -7,7 +7,7 @@ fetched its director timestamp at or after the request, i.e. has really checked.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,6 +21,8 @@ from sevenfold.service.devices import service as device_service
 from sevenfold.service.updates.models import DeviceUpdateStatus, DirectorDeviceState
 
 UPDATE_FAILURE_EVENT = "update-failure"
+LAST_CHECK_RESOLUTION = timedelta(minutes=1)
+"""How stale ``last_check_at`` may be: checks closer together write it once."""
 _FAILED_STATES = {UpdateState.FAILED.value, UpdateState.ROLLED_BACK.value}
 
 
@@ -109,13 +111,23 @@ def record_report(
 
 def note_director_check(
     session: Session, *, device_id: str, tenant_id: str, now: datetime
-) -> None:
+) -> DeviceUpdateStatus:
     """The device fetched its director timestamp: record it, clear a check-now made
-    before it. The caller commits."""
+    before it. The caller commits.
+
+    ``last_check_at`` is kept to ``LAST_CHECK_RESOLUTION``: a device checking again
+    within it leaves the row alone, so a no-op check writes nothing (a fleet checks
+    often; a write per check is the dominant cost on PostgreSQL). A pending
+    check-now is always cleared at once. Returns the row (held by the caller, the
+    director then reads it from the session instead of the database).
+    """
     row = _status_row(session, device_id=device_id, tenant_id=tenant_id)
-    row.last_check_at = now
+    last = row.last_check_at
+    if last is None or now - last >= LAST_CHECK_RESOLUTION or now < last:
+        row.last_check_at = now
     if row.check_requested_at is not None and row.check_requested_at <= now:
         row.check_requested_at = None
+    return row
 
 
 def request_check(
