@@ -2,11 +2,11 @@
 certificates, by many devices at once.
 
 One check is what the agent's ``UpdateCycle.check`` sends when nothing changed
-(``update_setup.build_update_cycle``): a fresh ``UpdateFetcher`` on which ngclient's
+(``update_setup.build_update_cycle``): one ``UpdateFetcher`` on which ngclient's
 ``refresh()`` of each repository asks for root ``N+1`` (404: no new root) and
-``timestamp.json`` (200, unchanged, so no snapshot or targets fetch), then a fresh
-status client that POSTs the ``idle`` report; over four TLS connections, because
-the fetcher drops a connection after an error status (see ``agent_check_plan``).
+``timestamp.json`` (200, unchanged, so no snapshot or targets fetch), all on one
+kept-alive TLS connection, then the status client's POST of the ``idle`` report on
+its own connection (see ``agent_check_plan``).
 ``bench/update_bytes.py`` runs the real agent once and records how many requests
 and connections it used, so the two can be compared.
 
@@ -69,9 +69,10 @@ def agent_check_plan(
 ) -> CheckPlan:
     """The no-op check as the agent's connections carry it.
 
-    The fetcher closes a connection after an error status (``_discard``), so each
-    404 for root N+1 ends its connection: image root (404) | image timestamp (200),
-    director root (404) | director timestamp (200) | the idle report (200).
+    The fetcher reads a small error body and keeps its connection, so the whole
+    refresh of both repositories is one connection: image root (404), image
+    timestamp (200), director root (404), director timestamp (200) | the idle report
+    (200) on the status client's connection.
     """
 
     def root(repository: str) -> Exchange:
@@ -88,9 +89,12 @@ def agent_check_plan(
     )
     return CheckPlan(
         connections=(
-            (root("image"),),
-            (timestamp("image"), root("director")),
-            (timestamp("director"),),
+            (
+                root("image"),
+                timestamp("image"),
+                root("director"),
+                timestamp("director"),
+            ),
             (report,),
         )
     )

@@ -158,9 +158,10 @@ def markdown_table(
         )
     parts.append(
         f"{meta['generator']}, {meta['concurrency']} concurrent checks over "
-        f"{meta['devices']} attested devices, each check on four fresh TLS "
+        f"{meta['devices']} attested devices, each check on two fresh TLS "
         f"connections with the device's client certificate (as the agent makes "
-        f"them: a 404 ends the fetcher's connection), {meta['duration_s']:g} s per "
+        f"them: the fetcher's four TUF GETs kept alive on one, the status POST on "
+        f"the other), {meta['duration_s']:g} s per "
         f"figure after {meta['warmup_s']:g} s warm-up; one uvicorn worker (h11, "
         f"TLS as `sevenfold serve --tls-cert`); "
         f"bytes: HTTP = plaintext through TLS, wire = TCP payload incl. handshakes; "

@@ -179,6 +179,22 @@ def test_404_is_an_http_error_at_once_without_retries(
     assert harness.sleeps == []
 
 
+def test_a_404_keeps_the_connection_for_the_next_request(
+    harness: _Harness, server: FlakyServer
+) -> None:
+    """ngclient's expected 404 for root N+1 must not cost a new TLS handshake."""
+    server.files[PATH] = _data(4 * KIB)
+    fetcher = harness.fetcher()
+
+    for _ in range(2):
+        with pytest.raises(DownloadHTTPError):
+            fetcher.download_bytes(server.url + "/2.root.json", 1000)
+        assert fetcher.download_bytes(server.url + PATH, 8 * KIB) == server.files[PATH]
+
+    assert len(server.requests) == 4
+    assert len({request.peer_port for request in server.requests}) == 1
+
+
 def test_503s_are_retried_with_growing_jittered_backoff(
     harness: _Harness, server: FlakyServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -47,6 +47,8 @@ class ReceivedRequest:
     path: str
     range: str | None
     headers: dict[str, str]
+    peer_port: int = 0
+    """The client's source port: one per TCP connection."""
 
 
 class FlakyServer(ThreadingHTTPServer):
@@ -111,7 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         with server.lock:
             server.requests.append(
-                ReceivedRequest(path, range_header, dict(self.headers.items()))
+                ReceivedRequest(
+                    path,
+                    range_header,
+                    dict(self.headers.items()),
+                    peer_port=self.client_address[1],
+                )
             )
             status = server.flakiness.first_statuses.pop(0) if (
                 server.flakiness.first_statuses

@@ -13,6 +13,11 @@ Every failure is a ``tuf.api.exceptions.DownloadError`` (ngclient expects nothin
 else). ngclient caps the length (``max_length``) and verifies hashes; this module
 also stops at the server's own ``Content-Length``. Logs carry URLs, never headers.
 Sync by design: ngclient is sync and the agent runs update cycles in a worker thread.
+
+Connections are pooled and kept alive for the fetcher's life: one fetcher serves
+both repositories of a check, and a small error body (the 404 ngclient expects for
+root ``N+1``) is read to its end so the connection stays usable; a body cut short
+or not read to its end closes its connection.
 """
 
 import logging
@@ -42,6 +47,8 @@ from sevenfold.agent.no_proxy import bypasses_proxy
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_BYTES = 64 * 1024
+MAX_DRAINED_BODY_BYTES = 64 * 1024
+"""An error body up to this size is read to keep its connection (keep-alive)."""
 RETRYABLE_STATUSES = frozenset({408, 429})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (4\d\d)")
@@ -292,7 +299,7 @@ class _Transfer:
         try:
             self._check_status(response)
         except BaseException:
-            _discard(response)
+            _release_or_discard(response)
             raise
         return response
 
@@ -383,6 +390,25 @@ class _Transfer:
             self.failures_in_row = 0
             self.fetcher._count(received=len(data))
             yield data
+
+
+def _release_or_discard(response: BaseHTTPResponse) -> None:
+    """After an error status: read a small, framed body to its end and return the
+    connection to the pool (ngclient's expected 404 for root N+1 then costs no new
+    TLS handshake); close anything larger or unframed (``_discard``)."""
+    length = response.headers.get("Content-Length", "")
+    if not length.isdigit() or int(length) > MAX_DRAINED_BODY_BYTES:
+        _discard(response)
+        return
+    try:
+        body = response.read(decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError):
+        _discard(response)
+        return
+    if len(body) != int(length):
+        _discard(response)
+        return
+    response.release_conn()
 
 
 def _discard(response: BaseHTTPResponse) -> None:
