@@ -16,11 +16,13 @@ from sevenfold.agent.state import AttestationResult, StateStore
 from sevenfold.entry.main import root
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.registration import record_from_line
+from sevenfold.protocol.updates import ImageType
 from tests.agent.agent_support import config_for, run_agent
 from tests.api.attestation_support import approve_software, running
 from tests.cli.conftest import first_line_error, login
 from tests.conftest import TenantAccess
 from tests.support.fleet import assert_problem
+from tests.support.images import build_package, make_signing_key
 
 PASSPHRASE = "correct horse battery staple"
 TRUSTED_KEYS = "/api/v1/manufacturing/trusted-keys"
@@ -175,3 +177,39 @@ def test_provisioned_devices_register_claim_and_attest(
         headers=admin.headers,
     )
     assert_problem(response, 403, "untrusted-registration")
+
+
+def test_a_provisioned_device_sets_up_updates_and_keeps_its_identity(
+    tmp_path: Path,
+) -> None:
+    """`factory provision` makes the identity; `agent init --keep-identity` then
+    lays out the install root without replacing the device secret."""
+    key_file, _ = create_key(tmp_path)
+    state_dir, records = tmp_path / "device", tmp_path / "records.jsonl"
+    provisioned = provision(key_file, state_dir, records)
+    assert provisioned.exit_code == 0, provisioned.output
+    device_id = record_from_line(records.read_text().strip()).device_id
+    package = build_package(
+        make_signing_key(), payload=b"factory os", kind=ImageType.OS, version="26.10"
+    )
+    (tmp_path / "factory.pkg").write_bytes(package)
+    init = [
+        "agent", "init", "--state-dir", str(state_dir), "--install-root",
+        str(tmp_path / "install"), "--os-image", str(tmp_path / "factory.pkg"),
+        "--output", "json",
+    ]  # fmt: skip
+
+    refused = CliRunner().invoke(root, init)
+    kept = CliRunner().invoke(root, [*init, "--keep-identity"])
+
+    assert refused.exit_code == 1
+    assert "never replaced" in refused.output
+    assert kept.exit_code == 0, kept.output
+    printed = json.loads(kept.stdout)
+    assert printed["device_id"] == device_id
+    assert printed["os_version"] == "26.10"
+    missing = CliRunner().invoke(
+        root, ["agent", "init", "--state-dir", str(tmp_path / "none"),
+               "--keep-identity"],
+    )  # fmt: skip
+    assert missing.exit_code == 1

@@ -124,21 +124,30 @@ def agent_group() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Pin this root.json as the director's trust anchor.",
 )
+@click.option(
+    "--keep-identity",
+    is_flag=True,
+    help="Use the identity `factory provision` made; only set up updates.",
+)
 @output_option
 def init_command(
     state_dir: Path,
     backend: str,
     tcti: str | None,
+    keep_identity: bool,
     output: str,
     **update_options: Path | None,
 ) -> None:
     """Create the device identity (a software-DICE secret, or keys made in the TPM)
     and print the device ID; optionally lay out the install root and pin the update
-    repositories' roots (otherwise pinned on first use, over mTLS)."""
+    repositories' roots (otherwise pinned on first use, over mTLS). A device the
+    factory provisioned keeps its identity with --keep-identity."""
     zero = Measurements(os_image_sha256=_ZERO_DIGEST, agent_sha256=_ZERO_DIGEST)
     try:
         with ExitStack() as stack:
-            if backend == "tpm":
+            if keep_identity:
+                pass  # opened below; a missing identity is an error there
+            elif backend == "tpm":
                 _tpm_keystore().create(state_dir, tcti=_need_tcti(tcti))
             else:
                 DiceKeyStore.create(state_dir)
@@ -147,7 +156,8 @@ def init_command(
         record |= _init_updates(state_dir, **update_options)
     except (TrustedCoreError, AgentError) as err:
         raise _fail(str(err)) from err
-    StateStore(state_dir).write_state(AgentState(device_id=device_id))
+    if not keep_identity:  # a provisioned device's state file stays as it is
+        StateStore(state_dir).write_state(AgentState(device_id=device_id))
     _print(record, output)
 
 
