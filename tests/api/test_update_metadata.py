@@ -32,8 +32,8 @@ from tests.support.fleet import groups_by_name
 
 __all__ = ["settings"]
 
-CHECK_STATEMENT_BOUND = 26
-"""SQL statements of a no-op check's four TUF requests (measured: 26; two reads per
+CHECK_STATEMENT_BOUND = 23
+"""SQL statements of a no-op check's four TUF requests (measured: 23; two reads per
 request authenticate the device, the root requests read one row each)."""
 
 

@@ -186,15 +186,23 @@ def ensure_current(
     """Bring the tenant's image repository up to date (root, targets, snapshot,
     timestamp) and return the published versions; signs only what changed or is
     about to expire. The caller commits."""
+    newest = metadata_store.newest_versions(
+        session, tenant_id=tenant_id, repository=Repository.IMAGE
+    )
     metadata_store.keep_root_current(
         session=session,
         kek=kek,
         tenant_id=tenant_id,
         repository=Repository.IMAGE,
         now=now,
+        newest=newest,
     )
     versions = metadata_store.chain_versions(
-        session, tenant_id=tenant_id, repository=Repository.IMAGE, device_id=NO_DEVICE
+        session,
+        tenant_id=tenant_id,
+        repository=Repository.IMAGE,
+        device_id=NO_DEVICE,
+        newest=newest,
     )
     fingerprint = _fingerprint(session, tenant_id)
     with _remembered_lock:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from securesystemslib.signer import Signer
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 from tuf.api.metadata import (
     Metadata,
@@ -75,29 +75,6 @@ def latest_row(
         .limit(1)
     )
     return session.scalars(query).first()
-
-
-def _latest_version(
-    session: Session,
-    *,
-    tenant_id: str,
-    repository: Repository,
-    role: TufRole,
-    device_id: str,
-) -> tuple[int, datetime] | None:
-    query = (
-        select(TufMetadata.version, TufMetadata.expires_at)
-        .where(
-            TufMetadata.tenant_id == tenant_id,
-            TufMetadata.repository == repository.value,
-            TufMetadata.role == role.value,
-            TufMetadata.device_id == device_id,
-        )
-        .order_by(TufMetadata.version.desc())
-        .limit(1)
-    )
-    row = session.execute(query).first()
-    return None if row is None else (row[0], row[1])
 
 
 def row_at(
@@ -264,6 +241,47 @@ def ensure_root(
     return current
 
 
+NewestVersions = dict[TufRole, tuple[int, datetime]]
+"""Each role's newest stored version and its expiry."""
+
+
+def newest_versions(
+    session: Session,
+    *,
+    tenant_id: str,
+    repository: Repository,
+    device_id: str = NO_DEVICE,
+) -> NewestVersions:
+    """The newest version (and expiry) of every role stored for ``device_id``, in one
+    statement (a check's hot path: one round trip instead of one per role)."""
+    scope = (
+        TufMetadata.tenant_id == tenant_id,
+        TufMetadata.repository == repository.value,
+        TufMetadata.device_id == device_id,
+    )
+    newest = (
+        select(TufMetadata.role, func.max(TufMetadata.version).label("version"))
+        .where(*scope)
+        .group_by(TufMetadata.role)
+        .subquery()
+    )
+    query = (
+        select(TufMetadata.role, TufMetadata.version, TufMetadata.expires_at)
+        .join(
+            newest,
+            and_(
+                TufMetadata.role == newest.c.role,
+                TufMetadata.version == newest.c.version,
+            ),
+        )
+        .where(*scope)
+    )
+    return {
+        TufRole(role): (version, expires_at)
+        for role, version, expires_at in session.execute(query)
+    }
+
+
 def keep_root_current(
     *,
     session: Session,
@@ -271,17 +289,15 @@ def keep_root_current(
     tenant_id: str,
     repository: Repository,
     now: datetime,
+    newest: NewestVersions | None = None,
 ) -> None:
-    """``ensure_root`` for a check: reads only the newest root's version and expiry,
-    and parses or signs nothing while that root has 60 days or more left."""
-    newest = _latest_version(
-        session,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=TufRole.ROOT,
-        device_id=NO_DEVICE,
-    )
-    if newest is not None and newest[1] - now >= ROOT_REFRESH_BEFORE:
+    """``ensure_root`` for a check: looks at the newest root's version and expiry
+    only (``newest`` when the caller read them already), and parses or signs nothing
+    while that root has 60 days or more left."""
+    if newest is None:
+        newest = newest_versions(session, tenant_id=tenant_id, repository=repository)
+    root = newest.get(TufRole.ROOT)
+    if root is not None and root[1] - now >= ROOT_REFRESH_BEFORE:
         return
     ensure_root(
         session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
@@ -301,20 +317,23 @@ class ChainVersions:
 
 
 def chain_versions(
-    session: Session, *, tenant_id: str, repository: Repository, device_id: str
+    session: Session,
+    *,
+    tenant_id: str,
+    repository: Repository,
+    device_id: str,
+    newest: NewestVersions | None = None,
 ) -> ChainVersions | None:
-    """What is published now, or None before the first publication."""
-    found = [
-        _latest_version(
-            session,
-            tenant_id=tenant_id,
-            repository=repository,
-            role=role,
-            device_id=device_id,
+    """What is published now (``newest`` when the caller read it already), or None
+    before the first publication."""
+    if newest is None:
+        newest = newest_versions(
+            session, tenant_id=tenant_id, repository=repository, device_id=device_id
         )
+    targets, snapshot, timestamp = (
+        newest.get(role)
         for role in (TufRole.TARGETS, TufRole.SNAPSHOT, TufRole.TIMESTAMP)
-    ]
-    targets, snapshot, timestamp = found
+    )
     if targets is None or snapshot is None or timestamp is None:
         return None
     return ChainVersions(
