@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.updates import (
@@ -81,6 +82,50 @@ def test_status_report_is_stored_and_shown_to_operators(
     assert body["installed"][0]["kind"] == "os"
     assert [image["kind"] for image in body["targeted"]] == ["os"]
     assert body["last_check_at"] is not None
+
+
+def test_a_repeated_idle_report_writes_nothing_within_a_minute(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    device: tuple[DeviceUpdaters, str],
+) -> None:
+    """An idle fleet reports after every check; an unchanged report within
+    ``LAST_CHECK_RESOLUTION`` costs the database no write, a changed one is stored."""
+    updaters, device_id = device
+    idle = _report()
+    assert _post(updaters, idle).status_code == 200
+    writes: list[str] = []
+
+    def record(*args: Any) -> None:
+        text = " ".join(str(args[2]).split()).upper()
+        if "DEVICE_UPDATE_STATUSES" in text and not text.startswith("SELECT"):
+            writes.append(text)
+
+    engine = app.state.sevenfold.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        clock.advance(30)
+        assert _post(updaters, idle).status_code == 200
+        assert writes == []
+        clock.advance(31)
+        assert _post(updaters, idle).status_code == 200
+        assert len(writes) == 1, writes
+        assert (
+            _post(
+                updaters,
+                _report(UpdateState.DOWNLOADING, **{"installed": idle["installed"]}),
+            ).status_code
+            == 200
+        )
+        assert len(writes) == 2, writes
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    shown = client.get(
+        f"/api/v1/devices/{device_id}/update-status", headers=admin.headers
+    ).json()
+    assert shown["state"] == "downloading"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ from sevenfold.service.updates.models import DeviceUpdateStatus, DirectorDeviceS
 
 UPDATE_FAILURE_EVENT = "update-failure"
 LAST_CHECK_RESOLUTION = timedelta(minutes=1)
-"""How stale ``last_check_at`` may be: checks closer together write it once."""
+"""How stale ``last_check_at`` (and an unchanged report's ``reported_at``) may be:
+checks or repeated reports closer together write it once."""
 _FAILED_STATES = {UpdateState.FAILED.value, UpdateState.ROLLED_BACK.value}
 
 
@@ -71,6 +72,12 @@ def _os_image_id(installed: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _moved(recorded: datetime | None, now: datetime) -> bool:
+    """Whether a recorded time is worth rewriting: unset, older than
+    ``LAST_CHECK_RESOLUTION``, or ahead of ``now`` (the clock went back)."""
+    return recorded is None or now < recorded or now - recorded >= LAST_CHECK_RESOLUTION
+
+
 def record_report(
     *,
     session: Session,
@@ -89,13 +96,29 @@ def record_report(
     entering_failure = (
         report.state.value in _FAILED_STATES and row.state != report.state.value
     )
+    repeated = (
+        row.state,
+        row.os_version,
+        row.installed,
+        row.reported_targeted,
+        row.detail,
+    ) == (
+        report.state.value,
+        report.os_version,
+        report.installed,
+        report.targeted,
+        report.detail,
+    )
     row.state = report.state.value
     row.os_version = report.os_version
     row.os_image_id = _os_image_id(report.installed)
     row.installed = report.installed
     row.reported_targeted = report.targeted
     row.detail = report.detail
-    row.reported_at = now
+    # Assigning equal values writes nothing (the ORM compares on flush); an idle
+    # device repeating its report within LAST_CHECK_RESOLUTION writes nothing at all.
+    if not repeated or _moved(row.reported_at, now):
+        row.reported_at = now
     if entering_failure:
         session.add(
             DeviceEvent(
@@ -122,8 +145,7 @@ def note_director_check(
     director then reads it from the session instead of the database).
     """
     row = _status_row(session, device_id=device_id, tenant_id=tenant_id)
-    last = row.last_check_at
-    if last is None or now - last >= LAST_CHECK_RESOLUTION or now < last:
+    if _moved(row.last_check_at, now):
         row.last_check_at = now
     if row.check_requested_at is not None and row.check_requested_at <= now:
         row.check_requested_at = None
