@@ -4,7 +4,9 @@
   N.targets.json}``: the device's tenant's metadata (the director's per-device
   targets, snapshot and timestamp are the calling device's own). Fetching
   ``timestamp.json`` first brings the repository up to date (and, for the director,
-  records the check); everything else is read as stored. ``Cache-Control: no-store``.
+  records the check, to the minute); everything else is read as stored, so the 404
+  for root ``N+1`` that every check asks for costs one read (only a repository's
+  very first root is made on request). ``Cache-Control: no-store``.
 * ``GET /device/tuf/targets/blobs/{sha256}``: an artifact the device's tenant may see
   (its app images, released OS images), honouring a single ``Range``.
 * ``POST /device/update-status``: the device's report; answers ``check_requested``.
