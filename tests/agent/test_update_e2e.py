@@ -39,6 +39,7 @@ from tests.agent.update_support import make_image
 from tests.api.attestation_support import approve_software, digest
 from tests.api.update_support import add_release
 from tests.conftest import TenantAccess
+from tests.support.flaky_http import flaky_http_server
 from tests.support.fleet import claim, create_product, groups_by_name, register
 from tests.support.images import make_signing_key
 from tests.support.live_server import live_server
@@ -274,3 +275,63 @@ def attest(config: AgentConfig, keystore: DiceKeyStore, software: Measurements) 
         )
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("mirror_is_honest", [True, False])
+def test_targets_come_from_a_plain_http_mirror_which_the_metadata_makes_untrusted(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+    mirror_is_honest: bool,
+) -> None:
+    """Metadata comes from the service over mTLS; the image comes from a plain HTTP
+    mirror of the artifact store. An honest mirror's file installs; a mirror that
+    serves other bytes under the same name gets nothing installed (arbitrary
+    software attack through a mirror)."""
+    package, factory = make_image(
+        make_signing_key(), kind=ImageType.OS, version="26.10"
+    )
+    (tmp_path / "factory.pkg").write_bytes(package)
+    install_root = tmp_path / "install"
+    DirInstallBackend.initialize(install_root, tmp_path / "factory.pkg", factory)
+    backend = DirInstallBackend(install_root)
+    first_boot = backend.boot()
+    state_dir = tmp_path / "state"
+    enroll_device(client, admin, clock, state_dir, measured(backend))
+    release = add_release(app, clock, "26.11")
+    stored = app.state.sevenfold.artifact_store.path_of(release.sha256)
+    assert stored is not None
+    genuine = stored.read_bytes()
+    served = genuine if mirror_is_honest else genuine[:-4] + b"evil"
+    tls = server_tls(tmp_path / "tls")
+    blob = f"/blobs/{release.sha256}"
+
+    with (
+        flaky_http_server({blob: served}) as mirror,
+        live_server(app) as http_url,
+        mtls_server(app, tls) as https_url,
+    ):
+        update_config = config_for(
+            state_dir,
+            https_url,
+            install_root=install_root,
+            measurements=FixedMeasurementSource(measurements=measured(backend)),
+            targets_mirror_url=mirror.url,
+        )
+        _, loop = run_agent(
+            config_for(state_dir, http_url), update_config, tls.ca_file, clock,
+            backend, first_boot,
+        )  # fmt: skip
+        mirrored = [request.path for request in mirror.requests]
+
+    assert mirrored
+    assert set(mirrored) == {blob}
+    if mirror_is_honest:
+        assert results(loop) == [CycleResult.BOOTED, CycleResult.REBOOT_REQUIRED]
+        assert DirInstallBackend(install_root).boot().trial is not None
+    else:
+        assert CycleResult.FAILED in results(loop)
+        assert loop.outcomes[-1].reason == "target-refused"
+        assert DirInstallBackend(install_root).boot().trial is None

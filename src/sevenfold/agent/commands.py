@@ -298,6 +298,11 @@ _SHARED_OPTIONS: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
         help="CA bundle for the service's TLS certificate (default: system roots).",
     ),
     click.option(
+        "--targets-mirror",
+        help="Fetch update targets from this HTTP(S) mirror of the artifact store "
+        "(untrusted: every file is checked against the signed metadata).",
+    ),
+    click.option(
         "--update-check-interval-s",
         type=float,
         default=DEFAULT_UPDATE_CHECK_INTERVAL_S,
@@ -486,6 +491,7 @@ def _config(
         update_check_interval_s=options["update_check_interval_s"],
         bootlimit=options["bootlimit"],
         server_ca_file=options["server_ca"],
+        targets_mirror_url=options["targets_mirror"],
     )
 
 

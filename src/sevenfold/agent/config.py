@@ -68,6 +68,9 @@ class AgentConfig:
     update_check_interval_s: float = DEFAULT_UPDATE_CHECK_INTERVAL_S
     bootlimit: int = DEFAULT_BOOTLIMIT
     server_ca_file: Path | None = None  # None: the system roots verify the service
+    # Where update targets (blobs/<sha256>) come from instead of the service: any
+    # plain HTTP(S) mirror of the artifact store; TUF makes it untrusted.
+    targets_mirror_url: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server_url)
@@ -78,6 +81,10 @@ class AgentConfig:
             raise AgentConfigError("timeouts and the deadline are positive seconds")
         if not 0 < self.backoff_base_s <= self.backoff_max_s:
             raise AgentConfigError("backoff needs 0 < base <= max seconds")
+        if self.targets_mirror_url is not None:
+            mirror = urlsplit(self.targets_mirror_url)
+            if mirror.scheme not in ("http", "https") or not mirror.hostname:
+                raise AgentConfigError("a targets mirror is http(s)://HOST[:PORT]/PATH")
         if self.update_check_interval_s <= 0 or self.bootlimit < 1:
             raise AgentConfigError(
                 "the update check interval is positive seconds, the bootlimit >= 1"

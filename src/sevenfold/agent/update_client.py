@@ -120,9 +120,17 @@ class UpdateClient:
         device_id: str,
         fetcher_factory: FetcherFactory,
         user_agent: str = USER_AGENT,
+        targets_base_url: str | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._base_url = server_url.rstrip("/") + TUF_PATH
+        # Metadata always comes from the service; targets may come from any mirror
+        # (content-addressed ``blobs/<sha256>``), which the metadata makes untrusted.
+        self._targets_url = (
+            f"{self._base_url}targets/"
+            if targets_base_url is None
+            else targets_base_url.rstrip("/") + "/"
+        )
         self._device_id = device_id
         self._fetcher_factory = fetcher_factory
         self._config = UpdaterConfig(
@@ -174,7 +182,7 @@ class UpdateClient:
                 metadata_dir=str(directory),
                 metadata_base_url=f"{self._base_url}{repository}/",
                 target_dir=str(downloads),
-                target_base_url=f"{self._base_url}targets/",
+                target_base_url=self._targets_url,
                 fetcher=fetcher,
                 config=self._config,
                 bootstrap=bootstrap,

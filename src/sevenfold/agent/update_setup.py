@@ -172,6 +172,7 @@ def build_update_cycle(
         server_url=config.server_url,
         device_id=device_id,
         fetcher_factory=fetcher,
+        targets_base_url=config.targets_mirror_url,
     )
     reporter = UpdateStatusClient(config, ssl_context_factory=tls)
     return UpdateCycle(source=client, backend=backend, reporter=reporter)
