@@ -178,7 +178,7 @@ def test_demo_claims_and_groups_the_fleet_then_exits() -> None:
     assert re.search(r"^    sf_\S+$", out, re.M), "the demo prints its admin token"
     assert "throwaway demo tenant" in out
     assert "== Attest: devices prove their software and receive 24-hour" in out
-    assert "Approved for Demo Gateway: OS 26.11 " in out
+    assert "Approved for Demo Gateway: OS 26.10 " in out
     assert "\n10 certified, 1 refused: unapproved-software, 1 refused: revoked\n" in out
     rows = re.findall(r"^  [0-9a-f]{16}… +(.+?) {2,}(valid until|refused: )", out, re.M)
     assert len(rows) == 12

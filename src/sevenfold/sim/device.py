@@ -16,7 +16,7 @@ from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
 
-SIM_OS_VERSION = "26.11"
+SIM_OS_VERSION = "26.10"
 
 
 def sim_software(os_version: str, agent_version: str = "1.0") -> Measurements:
