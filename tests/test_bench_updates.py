@@ -36,7 +36,7 @@ def test_update_bench_runs_on_sqlite(
     assert math.isfinite(checks["p99_ms"])
     assert checks["checks_per_s"] > 0
     counted = backend["check_bytes"]
-    assert (counted["requests"], counted["connections"]) == (5, 4)
+    assert (counted["requests"], counted["connections"]) == (5, 2)
     assert 0 < counted["http_sent_bytes"] < counted["wire_sent_bytes"]
     assert 0 < counted["http_received_bytes"] < counted["wire_received_bytes"]
     downloads = backend["downloads"]
