@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from sevenfold.crypto import ed25519_keys
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import (
     InvalidManufacturerKeyError,
@@ -24,9 +25,6 @@ from sevenfold.crypto.errors import (
     UntrustedManufacturerKeyError,
 )
 from sevenfold.protocol.registration import RegistrationRecord, signed_record_bytes
-
-MIN_PASSPHRASE_BYTES = 8
-MAX_PUBLIC_KEY_PEM_CHARS = 1000
 
 
 def manufacturer_key_id(public_key: Ed25519PublicKey) -> str:
@@ -39,9 +37,7 @@ def manufacturer_key_id(public_key: Ed25519PublicKey) -> str:
 
 def public_key_pem(public_key: Ed25519PublicKey) -> str:
     """Return the public key as SubjectPublicKeyInfo PEM text."""
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return ed25519_keys.public_key_pem(public_key)
 
 
 def load_public_key_pem(text: str) -> Ed25519PublicKey:
@@ -50,27 +46,15 @@ def load_public_key_pem(text: str) -> Ed25519PublicKey:
     Raises:
         InvalidManufacturerKeyError: not PEM, or not an Ed25519 public key.
     """
-    if len(text) > MAX_PUBLIC_KEY_PEM_CHARS:
-        raise InvalidManufacturerKeyError("the public key PEM is too long")
-    try:
-        key = serialization.load_pem_public_key(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as err:
-        raise InvalidManufacturerKeyError("not a PEM public key") from err
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidManufacturerKeyError("manufacturer keys are Ed25519")
-    return key
+    return ed25519_keys.load_public_key_pem(
+        text, kind="manufacturer", error=InvalidManufacturerKeyError
+    )
 
 
 def encrypt_private_key(private_key: Ed25519PrivateKey, passphrase: bytes) -> bytes:
     """Return the private key as encrypted PKCS#8 PEM."""
-    if len(passphrase) < MIN_PASSPHRASE_BYTES:
-        raise InvalidManufacturerKeyError(
-            f"the passphrase must be at least {MIN_PASSPHRASE_BYTES} bytes"
-        )
-    return private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
+    return ed25519_keys.encrypt_private_key(
+        private_key, passphrase, error=InvalidManufacturerKeyError
     )
 
 
@@ -80,16 +64,9 @@ def decrypt_private_key(pem: bytes, passphrase: bytes) -> Ed25519PrivateKey:
     Raises:
         InvalidManufacturerKeyError: wrong passphrase, unencrypted, or not Ed25519.
     """
-    try:
-        key = serialization.load_pem_private_key(pem, password=passphrase)
-    except (ValueError, TypeError) as err:
-        raise InvalidManufacturerKeyError(
-            "cannot decrypt the manufacturer key (wrong passphrase or not an "
-            "encrypted PKCS#8 key)"
-        ) from err
-    if not isinstance(key, Ed25519PrivateKey):
-        raise InvalidManufacturerKeyError("manufacturer keys are Ed25519")
-    return key
+    return ed25519_keys.decrypt_private_key(
+        pem, passphrase, kind="manufacturer", error=InvalidManufacturerKeyError
+    )
 
 
 def sign_registration_record(
