@@ -13,7 +13,7 @@ attestation loop; when an update needs a reboot, ``run`` returns with
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -30,11 +30,11 @@ from sevenfold.agent.state import AgentState, AttestationResult, StateStore
 from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.agent.update_cycle import CycleOutcome
 from sevenfold.agent.update_loop import UpdateLoop
+from sevenfold.agent.waiting import Sleep, sleep_unless_stopped
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.tpm_evidence import TpmEvidence
 
-Sleep = Callable[[float], Awaitable[None]]
 STATE_WRITE_FAILED = "state-write-failed"
 _log = logging.getLogger(__name__)
 
@@ -219,14 +219,7 @@ class Agent:
             self._state = saved
 
     async def _wait(self, delay_s: float, stop: asyncio.Event) -> None:
-        sleeper = asyncio.ensure_future(self._sleep(delay_s))
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+        await sleep_unless_stopped(self._sleep, delay_s, stop)
 
 
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:

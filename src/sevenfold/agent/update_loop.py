@@ -10,7 +10,6 @@ must reboot, which ``agent run`` turns into a process restart.
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sevenfold.agent.errors import UpdateLockedError
@@ -22,8 +21,8 @@ from sevenfold.agent.update_cycle import (
     UpdateCycle,
     update_lock,
 )
+from sevenfold.agent.waiting import Sleep, sleep_unless_stopped
 
-Sleep = Callable[[float], Awaitable[None]]
 MAX_REQUESTED_CHECKS_IN_A_ROW = 3  # a service that keeps asking cannot spin us
 _log = logging.getLogger(__name__)
 
@@ -104,11 +103,4 @@ class UpdateLoop:
         return update_check_delay_s(self._interval_s, self._rng)
 
     async def _wait(self, delay_s: float, stop: asyncio.Event) -> None:
-        sleeper = asyncio.ensure_future(self._sleep(delay_s))
-        stopper = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+        await sleep_unless_stopped(self._sleep, delay_s, stop)

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import httpx
 
+from sevenfold.agent.attestation_client import proxy_mounts
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import UpdateError, UpdateUnreachableError
-from sevenfold.agent.no_proxy import no_proxy_mount_patterns
 from sevenfold.protocol.updates import UpdateStatusReport
 
 UPDATE_STATUS_PATH = "/api/v1/device/update-status"
@@ -84,27 +84,10 @@ class UpdateStatusClient:
         return httpx.AsyncClient(
             base_url=config.server_url,
             transport=self._transport,
-            mounts=_proxy_mounts(config, verify),
+            mounts=proxy_mounts(config, verify),
             verify=verify,
             trust_env=False,
             timeout=httpx.Timeout(
                 config.read_timeout_s, connect=config.connect_timeout_s
             ),
         )
-
-
-def _proxy_mounts(
-    config: AgentConfig, verify: ssl.SSLContext | bool
-) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """Like ``attestation_client.proxy_mounts``, with the device's TLS context."""
-    proxy = config.proxy
-    if proxy is None or "*" in config.no_proxy:
-        return {}
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        "all://": httpx.AsyncHTTPTransport(
-            proxy=httpx.Proxy(proxy.url, auth=proxy.auth), verify=verify
-        )
-    }
-    for pattern in no_proxy_mount_patterns(config.no_proxy):
-        mounts[pattern] = None
-    return mounts

@@ -29,8 +29,9 @@ from sevenfold.agent.daemon import Agent
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
 from sevenfold.agent.update_cycle import CycleOutcome, CycleResult
-from sevenfold.agent.update_loop import Sleep, UpdateLoop
+from sevenfold.agent.update_loop import UpdateLoop
 from sevenfold.agent.update_setup import build_update_cycle, device_tls
+from sevenfold.agent.waiting import Sleep
 from sevenfold.protocol.attestation import Measurements
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.updates import TargetDescription
