@@ -29,6 +29,20 @@ class NewCertificateAuthority:
     certificate: x509.Certificate
 
 
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+"""A CA certificate signs certificates (and CRLs), nothing else."""
+
+
 def ca_subject(tenant_id: str, serial: int) -> x509.Name:
     """The CA's name: the tenant it belongs to and its generation."""
     return x509.Name(
@@ -61,17 +75,7 @@ def make_certificate_authority(
         .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            CA_KEY_USAGE,
             critical=True,
         )
         .add_extension(

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sevenfold.crypto.certificate_authority import CA_KEY_USAGE
 from sevenfold.protocol.clock import Clock
 
 TLS_DIR = "tls"
@@ -26,32 +27,6 @@ CERTIFICATE_FILE = "server.pem"
 KEY_FILE = "server.key"
 CERTIFICATE_VALIDITY = timedelta(days=7)
 CLOCK_SKEW_ALLOWANCE = timedelta(hours=1)
-
-
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
-
-
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=False,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +56,7 @@ def create_demo_tls(data_dir: Path, host: str, *, clock: Clock) -> DemoTls:
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
             critical=False,
