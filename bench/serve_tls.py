@@ -14,21 +14,15 @@ the port and hands the socket over, as ``bench.servers`` does.
 
 import argparse
 import contextlib
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from bench.hello import create_hello_app
-from bench.load import LOOPBACK
-from bench.servers import READY_TIMEOUT_S, STOP_TIMEOUT_S
+from bench.servers import server_process
 from sevenfold.service.tls.context import server_context, trust_tenant_cas
 from sevenfold.service.tls.server import uvicorn_tls_options
 
@@ -83,51 +77,14 @@ def tls_server_process(
 ) -> Iterator[str]:
     """Run ``python -m bench.serve_tls ARGUMENTS``; yield its ``https://`` base URL
     once ``ready_path`` answers 200 to a client using ``client_context``."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((LOOPBACK, 0))
-    listener.listen(1024)
-    base_url = f"https://{LOOPBACK}:{listener.getsockname()[1]}"
-    fd = listener.fileno()
-    with log_file.open("ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve_tls", *arguments, "--fd", str(fd)],
-            pass_fds=[fd],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    listener.close()
-    try:
-        _wait_until_ready(child, base_url + ready_path, client_context, log_file)
+    with server_process(
+        arguments,
+        ready_path=ready_path,
+        log_file=log_file,
+        module="bench.serve_tls",
+        client_context=client_context,
+    ) as base_url:
         yield base_url
-    finally:
-        _stop(child)
-
-
-def _wait_until_ready(
-    child: subprocess.Popen[bytes], url: str, context: ssl.SSLContext, log: Path
-) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            answer = httpx.get(url, timeout=2, verify=context, trust_env=False)
-            if answer.status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer {url}:\n{log.read_text()[-2000:]}")
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is not None:
-        return
-    child.send_signal(signal.SIGTERM)
-    try:
-        child.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
 
 
 if __name__ == "__main__":
