@@ -60,6 +60,28 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="How often the service promotes OS releases whose window ended.",
     )
+    failure_event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days failure events are kept (Azure Sphere kept 14).",
+    )
+    rollout_evaluation_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the service opens rollout waves and judges failure "
+        "policies; an ingested failure also wakes the evaluator at once.",
+    )
+    rollout_webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="URL the service POSTs to (JSON) when a rollout halts itself.",
+    )
+    rollout_webhook_secret_file: Path | None = Field(
+        default=None,
+        description="File with the secret that signs webhook bodies "
+        "(X-Sevenfold-Signature: sha256=HMAC); unsigned when unset.",
+    )
     key_encryption_key_file: Path | None = Field(
         default=None,
         description=(

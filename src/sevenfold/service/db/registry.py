@@ -8,11 +8,13 @@ from sevenfold.service.ca import models as ca_models
 from sevenfold.service.db.base import Base
 from sevenfold.service.deployments import models as deployment_models
 from sevenfold.service.devices import models as device_models
+from sevenfold.service.failures import models as failure_models
 from sevenfold.service.images import models as image_models
 from sevenfold.service.manufacturing import models as manufacturing_models
 from sevenfold.service.operations import models as operation_models
 from sevenfold.service.products import models as product_models
 from sevenfold.service.releases import models as release_models
+from sevenfold.service.rollouts import models as rollout_models
 from sevenfold.service.tenants import models as tenant_models
 from sevenfold.service.tokens import models as token_models
 from sevenfold.service.updates import models as update_models
@@ -31,6 +33,8 @@ MODEL_MODULES = (
     release_models,
     deployment_models,
     update_models,
+    failure_models,
+    rollout_models,
 )
 
 

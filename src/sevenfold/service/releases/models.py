@@ -30,3 +30,9 @@ class OsRelease(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     published_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Set when a rollout of this release halted during evaluation: the release is
+    # not promoted automatically until an operator decides (docs/failures.md §4).
+    review_flagged_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), nullable=True
+    )
+    review_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)

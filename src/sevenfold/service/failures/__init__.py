@@ -1,0 +1,1 @@
+"""Failure reports: ingestion from devices, queries, the CSV error report, retention."""
