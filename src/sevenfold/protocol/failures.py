@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sevenfold.protocol.errors import ProtocolError
+from sevenfold.protocol.errors import FailureReportError
 
 MAX_BATCH_EVENTS = 100
 MAX_DESCRIPTION_CHARS = 200
@@ -28,10 +28,6 @@ _EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _ID_RE = re.compile(r"^[0-9a-zA-Z-]{1,36}$")
 _VERSION_RE = re.compile(r"^[0-9]{1,6}\.[0-9]{1,6}(?:\.[0-9]{1,6})?$")
 _HOST_RE = re.compile(r"^[0-9A-Za-z.:\-\[\]_]{1,253}$")
-
-
-class FailureReportError(ProtocolError):
-    """A failure batch or event is not well formed."""
 
 
 class FailureKind(StrEnum):

@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sevenfold.protocol.errors import ProtocolError
+from sevenfold.protocol.errors import RolloutError
 from sevenfold.protocol.failures import FailureKind
 
 MAX_WAVES = 20
 MAX_SOAK_S = 90 * 86_400
 MAX_CRASH_WINDOW_S = 30 * 86_400
-
-
-class RolloutError(ProtocolError):
-    """A rollout's waves or policy are not acceptable."""
 
 
 class RolloutState(StrEnum):
