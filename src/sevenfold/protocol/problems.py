@@ -36,6 +36,7 @@ class ProblemCode(StrEnum):
     DEVICE_UNAUTHENTICATED = "device-unauthenticated"
     INVALID_RELEASE_TRANSITION = "invalid-release-transition"
     RELEASE_VERSION_NOT_NEWER = "release-version-not-newer"
+    INVALID_ROLLOUT_TRANSITION = "invalid-rollout-transition"
     INVALID_IMAGE_PACKAGE = "invalid-image-package"
     UNTRUSTED_IMAGE_SIGNATURE = "untrusted-image-signature"
     RANGE_NOT_SATISFIABLE = "range-not-satisfiable"
@@ -75,6 +76,7 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.DEVICE_UNAUTHENTICATED: 401,
     ProblemCode.INVALID_RELEASE_TRANSITION: 409,
     ProblemCode.RELEASE_VERSION_NOT_NEWER: 409,
+    ProblemCode.INVALID_ROLLOUT_TRANSITION: 409,
     ProblemCode.INVALID_IMAGE_PACKAGE: 422,
     ProblemCode.UNTRUSTED_IMAGE_SIGNATURE: 403,
     ProblemCode.RANGE_NOT_SATISFIABLE: 416,
