@@ -43,6 +43,7 @@ from sevenfold.service.operations.runner import OperationRunner
 from sevenfold.service.products.router import router as products_router
 from sevenfold.service.releases.promotion import ReleasePromoter
 from sevenfold.service.releases.router import router as releases_router
+from sevenfold.service.rollouts.router import router as rollouts_router
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
 from sevenfold.service.tenants.router import router as tenants_router
@@ -134,6 +135,7 @@ def create_app(
         attestation_device_router,
         device_auth_router,
         releases_router,
+        rollouts_router,
         deployments_router,
         images_router,
         updates_router,
