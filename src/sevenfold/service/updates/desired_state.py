@@ -13,19 +13,38 @@
 A device outside any group gets nothing. Versions only go up: a device that reports
 running a newer OS than its feed offers (a release since withdrawn) gets no OS entry
 and stays where it is until a newer good release appears.
+
+Rollouts gate both (docs/failures.md §3): a release whose newest rollout on the feed
+has not completed is offered only to members of the rollout's opened waves while it
+runs; the others get the next older visible release. A group's current deployment
+under an unfinished rollout likewise goes only to open-wave members; the others get
+the group's previous deployment, unless they already run the current one's images.
+Without a rollout each path is one indexed lookup more than before.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sevenfold.protocol.updates import version_sort_key
+from sevenfold.protocol.updates import ImageType, ReleaseState, version_sort_key
 from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
-from sevenfold.service.deployments import service as deployments
+from sevenfold.service.deployments.models import Deployment, DeploymentImage
 from sevenfold.service.images.models import Image
 from sevenfold.service.products.models import DeviceGroup
 from sevenfold.service.releases import service as releases
+from sevenfold.service.releases.models import OsRelease
+from sevenfold.service.rollouts import service as rollouts
+from sevenfold.service.updates.models import DeviceUpdateStatus
+
+_VISIBLE_STATES: dict[OsFeed, frozenset[ReleaseState]] = {
+    OsFeed.RETAIL: frozenset({ReleaseState.RETAIL}),
+    OsFeed.RETAIL_EVAL: frozenset({ReleaseState.RETAIL, ReleaseState.RETAIL_EVAL}),
+}
+"""What a feed sees, by the release's effective state (``newest_release_for_feed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +61,118 @@ class DesiredState:
         return ((self.os_image,) if self.os_image else ()) + self.app_images
 
 
-def newest_release_image(session: Session, feed: str, now: datetime) -> Image | None:
-    """The image of the newest release a feed sees at ``now``."""
-    release = releases.newest_release_for_feed(session, OsFeed(feed), now)
+def _older_visible_releases(
+    session: Session, feed: OsFeed, below: OsRelease, now: datetime
+) -> Iterator[OsRelease]:
+    """Releases the feed sees at ``now`` older than ``below``, newest first."""
+    older = session.scalars(
+        select(OsRelease)
+        .where(
+            OsRelease.version_key < below.version_key,
+            OsRelease.state.in_(
+                [ReleaseState.RETAIL.value, ReleaseState.RETAIL_EVAL.value]
+            ),
+        )
+        .order_by(OsRelease.version_key.desc())
+    ).all()
+    for release in older:
+        if releases.effective_state(release, now) in _VISIBLE_STATES[feed]:
+            yield release
+
+
+def offered_release(
+    session: Session, feed: OsFeed, device_id: str, now: datetime
+) -> OsRelease | None:
+    """The newest release the feed sees at ``now`` that its rollout, if any, offers
+    to this device (one rollout lookup per candidate)."""
+    newest = releases.newest_release_for_feed(session, feed, now)
+    if newest is None:
+        return None
+    candidates = chain((newest,), _older_visible_releases(session, feed, newest, now))
+    for release in candidates:
+        rollout = rollouts.latest_rollout_of_release(session, release.id, feed.value)
+        if rollouts.offers_to_device(session, rollout, device_id):
+            return release
+    return None
+
+
+def newest_release_image(
+    session: Session, feed: str, device_id: str, now: datetime
+) -> Image | None:
+    """The image of the newest release a feed offers this device at ``now``."""
+    release = offered_release(session, OsFeed(feed), device_id, now)
     return None if release is None else session.get(Image, release.image_id)
+
+
+def _deployment_images(session: Session, deployment_id: str) -> list[Image]:
+    return list(
+        session.scalars(
+            select(Image)
+            .join(DeploymentImage, DeploymentImage.image_id == Image.id)
+            .where(DeploymentImage.deployment_id == deployment_id)
+            .order_by(DeploymentImage.position)
+        ).all()
+    )
+
+
+def _newest_deployment(
+    session: Session, device_group_id: str, *, current: bool
+) -> Deployment | None:
+    """The group's current deployment, or its newest superseded one."""
+    superseded = Deployment.superseded_at
+    return session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.device_group_id == device_group_id,
+            superseded.is_(None) if current else superseded.is_not(None),
+        )
+        .order_by(Deployment.created_at.desc(), superseded.desc())
+        .limit(1)
+    ).first()
+
+
+def _runs_images(session: Session, device_id: str, images: list[Image]) -> bool:
+    """Whether the device last reported exactly these app images installed."""
+    status = session.get(DeviceUpdateStatus, device_id)
+    if status is None:
+        return False
+    installed = {
+        entry.get("image_id")
+        for entry in status.installed
+        if entry.get("kind") == ImageType.APP.value
+    }
+    return installed == {image.id for image in images}
+
+
+def offered_apps(
+    session: Session, device_group_id: str, device_id: str
+) -> list[Image] | None:
+    """The app images the group's deployments offer this device; None when the
+    cloud does not manage its apps (never deployed, or its only deployment is held
+    back by a rollout)."""
+    current = _newest_deployment(session, device_group_id, current=True)
+    if current is None:
+        return None
+    images = _deployment_images(session, current.id)
+    rollout = rollouts.latest_rollout_of_deployment(session, current.id)
+    if rollouts.offers_to_device(session, rollout, device_id) or _runs_images(
+        session, device_id, images
+    ):
+        return images
+    previous = _newest_deployment(session, device_group_id, current=False)
+    return None if previous is None else _deployment_images(session, previous.id)
 
 
 def desired_state(
     session: Session,
     *,
+    device_id: str,
     device_group_id: str | None,
     running_os_version: str | None,
     now: datetime,
 ) -> DesiredState:
-    """What a device of the given group, running ``running_os_version`` (as it last
-    reported), should run at ``now``."""
+    """What ``device_id``, of the given group and running ``running_os_version``
+    (as it last reported), should run at ``now``."""
     group = (
         session.get(DeviceGroup, device_group_id)
         if device_group_id is not None
@@ -64,7 +180,7 @@ def desired_state(
     )
     if group is None or group.update_policy == UpdatePolicy.NO_UPDATES.value:
         return DesiredState(os_image=None, app_images=(), apps_managed=False)
-    os_image = newest_release_image(session, group.os_feed, now)
+    os_image = newest_release_image(session, group.os_feed, device_id, now)
     if (
         os_image is not None
         and running_os_version is not None
@@ -73,7 +189,7 @@ def desired_state(
         os_image = None
     if group.update_policy != UpdatePolicy.UPDATE_ALL.value or not group.app_updates:
         return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
-    apps = deployments.current_deployment_images(session, group.id)
+    apps = offered_apps(session, group.id, device_id)
     if apps is None:
         # Never deployed: the cloud does not manage this group's apps yet, so a
         # device keeps what it has rather than having it removed.

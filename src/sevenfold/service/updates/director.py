@@ -102,6 +102,7 @@ def ensure_device_metadata(
     reported = session.get(DeviceUpdateStatus, device_id)
     desired = desired_state(
         session,
+        device_id=device_id,
         device_group_id=device_group_id,
         running_os_version=reported.os_version if reported else None,
         now=now,
