@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.service.app import create_app
@@ -27,6 +28,11 @@ from sevenfold.service.tenants import service as tenant_service
 from tests.support.live_server import live_server
 from tests.support.manufacturer import trust_test_manufacturer_key
 from tests.support.postgres import PostgresServer, postgres_server
+
+# Several engineers and CI share a 2-core machine: a per-example deadline only turns
+# load into flaky failures. Hypothesis still bounds the number of examples.
+hypothesis_settings.register_profile("sevenfold", deadline=None)
+hypothesis_settings.load_profile("sevenfold")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
