@@ -22,7 +22,8 @@ CryptoError
 ├── InvalidManufacturerKeyError     not an Ed25519 manufacturer key
 ├── InvalidImageSigningKeyError     not an Ed25519 image-signing key (or bad passphrase)
 ├── ImageSignatureError             the key did not sign this image manifest
-└── DeviceCertificateError          a device client certificate is refused (``reason``)
+├── DeviceCertificateError          a device client certificate is refused (``reason``)
+└── CapabilityRefusedError          a capability grant is for another device or unsigned
 """
 
 
@@ -126,3 +127,7 @@ class DeviceCertificateError(CryptoError):
     def __init__(self, detail: str, *, reason: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+class CapabilityRefusedError(CryptoError):
+    """A capability grant was made for another device or no tenant CA signed it."""

@@ -28,6 +28,10 @@ from sevenfold.service.ca.key_encryption_key import (
 )
 from sevenfold.service.ca.listeners import CaListeners
 from sevenfold.service.ca.router import router as ca_router
+from sevenfold.service.capabilities.router import (
+    device_router as capabilities_device_router,
+)
+from sevenfold.service.capabilities.router import router as capabilities_router
 from sevenfold.service.db.engine import make_engine, make_session_factory
 from sevenfold.service.db.migrate import migration_status
 from sevenfold.service.deployments.router import router as deployments_router
@@ -140,6 +144,8 @@ def create_app(
         images_router,
         updates_router,
         updates_device_router,
+        capabilities_router,
+        capabilities_device_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -5,6 +5,7 @@ import click
 from sevenfold.cli.commands.audit import audit_group
 from sevenfold.cli.commands.ca_certificate import ca_certificate_group
 from sevenfold.cli.commands.device import device_commands
+from sevenfold.cli.commands.device_capability import DEVICE_CAPABILITY_COMMANDS
 from sevenfold.cli.commands.device_group import device_group_group
 from sevenfold.cli.commands.device_update import DEVICE_UPDATE_COMMANDS
 from sevenfold.cli.commands.image import image_group
@@ -20,7 +21,7 @@ from sevenfold.cli.commands.token import token_group
 from sevenfold.cli.commands.update_key import update_key_group
 
 product_group.add_command(measurement_group)
-for _command in DEVICE_UPDATE_COMMANDS:
+for _command in DEVICE_UPDATE_COMMANDS + DEVICE_CAPABILITY_COMMANDS:
     device_commands.add_command(_command)
 
 OPERATOR_COMMANDS: tuple[click.Command, ...] = (

@@ -5,6 +5,7 @@ from sqlalchemy import MetaData
 from sevenfold.service.attestation import models as attestation_models
 from sevenfold.service.audit import models as audit_models
 from sevenfold.service.ca import models as ca_models
+from sevenfold.service.capabilities import models as capability_models
 from sevenfold.service.db.base import Base
 from sevenfold.service.deployments import models as deployment_models
 from sevenfold.service.devices import models as device_models
@@ -35,6 +36,7 @@ MODEL_MODULES = (
     update_models,
     failure_models,
     rollout_models,
+    capability_models,
 )
 
 

@@ -51,7 +51,8 @@ DeviceIdPath = Annotated[
 ]
 
 
-def _canonical(device_id: str) -> str:
+def canonical_device_id(device_id: str) -> str:
+    """The device ID in canonical (lower-case) form, or a 400 problem."""
     try:
         return normalize_device_id(device_id)
     except InvalidDeviceIdError as err:
@@ -115,7 +116,7 @@ def _claim(
         session=session,
         clock=clock,
         principal=principal,
-        device_id=_canonical(device_id),
+        device_id=canonical_device_id(device_id),
         device_group_id=device_group_id,
     )
     return DeviceOut.model_validate(device)
@@ -166,7 +167,7 @@ def show_device(
 ) -> DeviceOut:
     """Show one of the tenant's devices."""
     device = service.get_device(
-        session=session, principal=principal, device_id=_canonical(device_id)
+        session=session, principal=principal, device_id=canonical_device_id(device_id)
     )
     return DeviceOut.model_validate(device)
 
@@ -184,7 +185,7 @@ def move_device(
         session=session,
         clock=clock,
         principal=principal,
-        device_id=_canonical(device_id),
+        device_id=canonical_device_id(device_id),
         device_group_id=body.device_group_id,
     )
     return DeviceOut.model_validate(device)
@@ -199,6 +200,6 @@ def revoke_device(
         session=session,
         clock=clock,
         principal=principal,
-        device_id=_canonical(device_id),
+        device_id=canonical_device_id(device_id),
     )
     return DeviceOut.model_validate(device)

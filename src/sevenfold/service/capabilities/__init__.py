@@ -1,0 +1,1 @@
+"""Device capabilities: signed per-device grants (app-development, field-servicing)."""
