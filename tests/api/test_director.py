@@ -110,6 +110,39 @@ def test_a_group_that_never_had_a_deployment_does_not_manage_apps(
     assert _targets(updaters)[1] is True
 
 
+def test_device_with_app_development_gets_no_cloud_apps(
+    app: FastAPI,
+    client: TestClient,
+    admin: TenantAccess,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    """enable-development: OS updates continue, the cloud stops managing apps (the
+    device keeps its sideloaded ones); enable-cloud-test: the deployment applies."""
+    release = add_release(app, clock, "26.1")
+    device = certified(client, admin, clock)
+    group_id = groups_by_name(client, admin.headers, device.attester.product_id)[
+        "Production"
+    ]["id"]
+    client.patch(
+        f"/api/v1/devices/{device.device_id}",
+        json={"device_group_id": group_id},
+        headers=admin.headers,
+    ).raise_for_status()
+    app_image = add_image(
+        app, clock, tenant_id=admin.tenant_id, kind=ImageType.APP, version="1.0"
+    )
+    deploy(app, clock, admin.tenant_id, group_id, [app_image])
+    everything = {target_path(release.sha256), target_path(app_image.sha256)}
+    updaters = DeviceUpdaters(app, clock, device.certificate, tmp_path)
+    assert _targets(updaters) == (everything, True)
+    devices = f"/api/v1/devices/{device.device_id}"
+    client.post(f"{devices}/enable-development", headers=admin.headers)
+    assert _targets(updaters) == ({target_path(release.sha256)}, False)
+    client.post(f"{devices}/enable-cloud-test", headers=admin.headers)
+    assert _targets(updaters) == (everything, True)
+
+
 def test_retail_feed_sees_an_evaluation_release_once_promotion_is_due(
     app: FastAPI,
     client: TestClient,

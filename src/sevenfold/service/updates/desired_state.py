@@ -10,6 +10,10 @@
   then cloud-managed. Otherwise no app entries, and the device keeps (or sideloads)
   its own apps.
 
+A device holding the ``app-development`` capability (``enable-development``) gets no
+app entries and ``apps_managed`` false whatever its group: its apps are sideloaded
+(PRODUCT.md "Device capabilities"); ``enable-cloud-test`` takes it away.
+
 A device outside any group gets nothing. Versions only go up: a device that reports
 running a newer OS than its feed offers (a release since withdrawn) gets no OS entry
 and stays where it is until a newer good release appears.
@@ -30,8 +34,10 @@ from itertools import chain
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sevenfold.protocol.capabilities import CapabilityKind
 from sevenfold.protocol.updates import ImageType, ReleaseState, version_sort_key
 from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
+from sevenfold.service.capabilities import service as capabilities
 from sevenfold.service.deployments.models import Deployment, DeploymentImage
 from sevenfold.service.images.models import Image
 from sevenfold.service.products.models import DeviceGroup
@@ -187,7 +193,11 @@ def desired_state(
         and version_sort_key(running_os_version) > os_image.version_key
     ):
         os_image = None
-    if group.update_policy != UpdatePolicy.UPDATE_ALL.value or not group.app_updates:
+    if (
+        group.update_policy != UpdatePolicy.UPDATE_ALL.value
+        or not group.app_updates
+        or capabilities.holds(session, device_id, CapabilityKind.APP_DEVELOPMENT)
+    ):
         return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
     apps = offered_apps(session, group.id, device_id)
     if apps is None:
