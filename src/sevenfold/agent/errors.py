@@ -22,6 +22,8 @@ AgentError
     ├── UpdateInstallError      the install backend refused or failed
     ├── UpdateHealthCheckError  a trial boot failed its health check
     └── UpdateLockedError       another update cycle holds the lock
+└── CapabilityError             a capability grant is refused (other device, unsigned,
+                                not the tenant's, older than the one applied)
 """
 
 
@@ -195,3 +197,8 @@ class InstallRefusedError(InstallError):
 
 class TrialPendingError(InstallRefusedError):
     """An OS trial is booted: commit it or let it roll back before staging another."""
+
+
+class CapabilityError(AgentError):
+    """A capability grant is refused: malformed, unsigned, made for another device,
+    not signed by this device's tenant CA, or older than the grant applied."""

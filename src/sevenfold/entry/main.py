@@ -3,6 +3,7 @@
 import click
 
 from sevenfold import __version__
+from sevenfold.agent.capability_commands import capability_group
 from sevenfold.agent.commands import agent_group
 from sevenfold.agent.factory import factory_group
 from sevenfold.cli.commands import OPERATOR_COMMANDS
@@ -19,6 +20,7 @@ def root() -> None:
 for _command in (*SERVICE_COMMANDS, *OPERATOR_COMMANDS):
     root.add_command(_command)
 root.add_command(demo_command)
+agent_group.add_command(capability_group)
 root.add_command(agent_group)
 root.add_command(factory_group)
 
