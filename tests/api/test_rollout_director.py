@@ -6,6 +6,7 @@ keeps it."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.rollouts import RolloutAction
-from sevenfold.protocol.updates import ImageType, InstalledImage
+from sevenfold.protocol.updates import ImageType, InstalledImage, target_path
 from sevenfold.service.db.engine import make_session_factory
 from sevenfold.service.images.models import Image
 from sevenfold.service.rollouts import service as rollouts
 from sevenfold.service.rollouts.models import Rollout, RolloutMember
 from sevenfold.service.updates.desired_state import DesiredState, desired_state
 from sevenfold.service.updates.models import DeviceUpdateStatus
+from tests.api.device_auth_support import certified
 from tests.api.release_support import insert_image, publish
 from tests.api.rollout_support import (
     API,
@@ -32,8 +34,11 @@ from tests.api.rollout_support import (
     post_rollout,
     product_with_groups,
 )
-from tests.api.update_support import add_release, deploy
+from tests.api.update_support import DeviceUpdaters, add_release, deploy, settings
 from tests.conftest import TenantAccess
+from tests.support.fleet import groups_by_name
+
+__all__ = ["settings"]
 
 WAVES = [{"size": 4, "unit": "count"}, {"size": 100, "unit": "percent"}]
 
@@ -380,3 +385,47 @@ def test_a_first_deployment_under_rollout_leaves_other_devices_unmanaged(
     _act(session, clock, rollout_id, "abort")
     aborted = _desired(session, clock, waves[0][0], fleet.group_id)
     assert (aborted.apps_managed, aborted.app_images) == (False, ())
+
+
+def test_the_signed_director_targets_follow_the_wave(
+    app: FastAPI,
+    client: TestClient,
+    clock: ManualClock,
+    admin: TenantAccess,
+    tmp_path: Path,
+) -> None:
+    """End to end through the device's TUF client: the director's signed targets
+    name the older release until the device's wave opens, then the new one."""
+    old = add_release(app, clock, "27.1")
+    device = certified(client, admin, clock)
+    group_id = groups_by_name(client, admin.headers, device.attester.product_id)[
+        "Production"
+    ]["id"]
+    client.patch(
+        f"{API}/devices/{device.device_id}",
+        json={"device_group_id": group_id},
+        headers=admin.headers,
+    ).raise_for_status()
+    image = insert_image(app, clock, tenant_id=None, kind=ImageType.OS, version="27.2")
+    release = publish(client, admin, image.id)
+    rollout_id: str = post_rollout(
+        client,
+        admin,
+        {
+            "os_release_id": release["id"],
+            "os_feed": "retail",
+            "waves": [{"size": 1, "unit": "count"}],
+        },
+    )["id"]
+    client.post(
+        f"{API}/os-releases/{release['id']}/promote", headers=admin.headers
+    ).raise_for_status()
+    updaters = DeviceUpdaters(app, clock, device.certificate, tmp_path)
+
+    def targets() -> set[str]:
+        director = updaters.refresh("director")._trusted_set.targets
+        return set(director.targets)
+
+    assert targets() == {target_path(old.sha256)}
+    open_wave(app, rollout_id, 0, clock.now())
+    assert targets() == {target_path(image.sha256)}
