@@ -16,6 +16,7 @@ from sevenfold.cli.commands.manufacturer_key import manufacturer_key_group
 from sevenfold.cli.commands.os_release import os_release_group
 from sevenfold.cli.commands.product import product_group
 from sevenfold.cli.commands.product_measurement import measurement_group
+from sevenfold.cli.commands.rollout import rollout_group
 from sevenfold.cli.commands.tenant import tenant_group
 from sevenfold.cli.commands.token import token_group
 from sevenfold.cli.commands.update_key import update_key_group
@@ -34,6 +35,7 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     product_group,
     device_group_group,
     os_release_group,
+    rollout_group,
     audit_group,
     ca_certificate_group,
     image_signing_key_group,
