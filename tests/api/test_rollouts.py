@@ -2,11 +2,15 @@
 the refusals, who may see and move what, per-wave progress, and the state machine
 (every invalid transition is a 409 that changes nothing)."""
 
+import uuid
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from sevenfold.protocol.clock import ManualClock
@@ -501,7 +505,7 @@ def _rollout_in_state(
     admin: TenantAccess,
     state: RolloutState,
 ) -> str:
-    product = product_with_groups(client, admin)
+    product = product_with_groups(client, admin, f"Product {uuid.uuid4().hex[:12]}")
     add_devices(app, clock, product, "Production", 2)
     deployment = _deployment(client, app, clock, admin, product.group_ids["Production"])
     rollout_id: str = post_rollout(
@@ -655,3 +659,56 @@ def test_an_unknown_rollout_is_not_found(
         client.post(f"{API}/rollouts/nope/pause", headers=admin.headers),
     ):
         assert_problem(response, 404, "not-found")
+
+
+@hypothesis_settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(actions=st.lists(st.sampled_from(list(RolloutAction)), max_size=8))
+def test_any_sequence_of_actions_moves_as_the_table_says(
+    app: FastAPI,
+    client: TestClient,
+    clock: ManualClock,
+    admin: TenantAccess,
+    actions: list[RolloutAction],
+) -> None:
+    """Random sequences: operator actions through the API, the evaluator's
+    through ``apply_action``; the stored state always follows the model and a
+    refused action changes nothing."""
+    rollout_id = _rollout_in_state(app, client, clock, admin, RolloutState.RUNNING)
+    model = RolloutState.RUNNING
+    for action in actions:
+        clock.advance(60)
+        before = _snapshot(app, rollout_id)
+        target = ROLLOUT_TRANSITIONS.get((model, action))
+        if action in (RolloutAction.HALT, RolloutAction.COMPLETE):
+            with make_session_factory(app.state.sevenfold.engine)() as session:
+                rollout = session.get(Rollout, rollout_id)
+                assert rollout is not None
+                refusal: ConflictError | None = None
+                try:
+                    rollouts.apply_action(
+                        session, rollout, action, principal=None, clock=clock
+                    )
+                    session.commit()
+                except ConflictError as refused:
+                    session.rollback()
+                    refusal = refused
+                accepted = refusal is None
+                if refusal is not None:
+                    assert refusal.code is ProblemCode.INVALID_ROLLOUT_TRANSITION
+        else:
+            response = client.post(
+                f"{API}/rollouts/{rollout_id}/{action.value}", headers=admin.headers
+            )
+            accepted = response.status_code == 200
+            if not accepted:
+                assert_problem(response, 409, "invalid-rollout-transition")
+        assert accepted == (target is not None)
+        if target is None:
+            assert _snapshot(app, rollout_id) == before
+        else:
+            model = target
+            assert _snapshot(app, rollout_id)[0] == model.value
