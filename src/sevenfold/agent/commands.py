@@ -24,6 +24,7 @@ from cryptography import x509
 from sevenfold.agent.attestation_client import AttestationClient
 from sevenfold.agent.config import (
     DEFAULT_BOOTLIMIT,
+    DEFAULT_FAILURE_UPLOAD_INTERVAL_S,
     DEFAULT_UPDATE_CHECK_INTERVAL_S,
     AgentConfig,
     ProxyConfig,
@@ -31,7 +32,7 @@ from sevenfold.agent.config import (
 )
 from sevenfold.agent.daemon import Agent
 from sevenfold.agent.errors import AgentError, StateCorruptError
-from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
+from sevenfold.agent.install.backend import DirInstallBackend
 from sevenfold.agent.install.checkpoints import CHECKPOINTS
 from sevenfold.agent.measurements import (
     FileMeasurementSource,
@@ -50,13 +51,14 @@ from sevenfold.agent.update_client import (
     pin_trusted_root,
 )
 from sevenfold.agent.update_cycle import CycleOutcome, update_lock
-from sevenfold.agent.update_loop import UpdateLoop
 from sevenfold.agent.update_setup import (
     boot_for_check,
     build_update_cycle,
     device_tls,
+    failure_reporting,
     install_backend,
     package_target,
+    update_loop,
 )
 from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import SystemClock
@@ -308,6 +310,13 @@ _SHARED_OPTIONS: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
         default=DEFAULT_UPDATE_CHECK_INTERVAL_S,
         show_default=True,
     ),
+    click.option(
+        "--failure-upload-interval-s",
+        type=float,
+        default=DEFAULT_FAILURE_UPLOAD_INTERVAL_S,
+        show_default=True,
+        help="Upload failure reports this often (also at start and on each new one).",
+    ),
     click.option("--bootlimit", type=int, default=DEFAULT_BOOTLIMIT, show_default=True),
 ]
 
@@ -351,12 +360,21 @@ def run_command(
         config = _config(options, install)
         measurements = config.measurements.measure()
         keystore = _open_keystore(config.state_dir, measurements, backend, tcti, stack)
-        updates = _update_loop(config, install, boot, keystore, options["server_ca"])
+        failures = failure_reporting(
+            config, keystore=keystore, server_ca=options["server_ca"], backend=install
+        )
+        updates = update_loop(
+            config, install, boot, keystore, options["server_ca"], failures.recorder
+        )
     except (AgentError, TrustedCoreError) as err:
         raise _fail(str(err)) from err
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if config.proxy is not None:
         logging.getLogger(__name__).info("using proxy %s", config.proxy.url)
+    if failures.no_upload_reason is not None:
+        logging.getLogger(__name__).warning(
+            "failure reports stay on the device: %s", failures.no_upload_reason
+        )
 
     async def main() -> CycleOutcome | None:
         stop = asyncio.Event()
@@ -374,6 +392,8 @@ def run_command(
                     status_record(state, None), output, compact=True
                 ),
                 updates=updates,
+                failures=failures.recorder,
+                failure_uploads=failures.uploader,
             )
             await agent.run(stop)
             return agent.reboot_outcome
@@ -424,29 +444,6 @@ def check_command(output: str, backend: str, tcti: str | None, **options: Any) -
         raise _fail(f"the update check failed: {outcome.reason}")
 
 
-def _update_loop(
-    config: AgentConfig,
-    install: DirInstallBackend | None,
-    boot: BootOutcome | None,
-    keystore: KeyStore[Evidence | TpmEvidence],
-    server_ca: Path | None,
-) -> UpdateLoop | None:
-    if install is None:
-        return None
-    tls = device_tls(keystore, config.state_dir, config.server_url, server_ca)
-    cycle = build_update_cycle(
-        config, backend=install, device_id=keystore.device_id, tls=tls
-    )
-    return UpdateLoop(
-        cycle=cycle,
-        state_dir=config.state_dir,
-        interval_s=config.update_check_interval_s,
-        backoff_base_s=config.backoff_base_s,
-        backoff_max_s=config.backoff_max_s,
-        boot=boot,
-    )
-
-
 def _install_backend(
     options: dict[str, Any], fault_kill_at: str | None = None
 ) -> DirInstallBackend | None:
@@ -489,6 +486,7 @@ def _config(
         backoff_max_s=options["backoff_max_s"],
         install_root=options["install_root"],
         update_check_interval_s=options["update_check_interval_s"],
+        failure_upload_interval_s=options["failure_upload_interval_s"],
         bootlimit=options["bootlimit"],
         server_ca_file=options["server_ca"],
         targets_mirror_url=options["targets_mirror"],

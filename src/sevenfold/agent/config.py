@@ -18,6 +18,7 @@ DEFAULT_BACKOFF_BASE_S = 5.0
 DEFAULT_BACKOFF_MAX_S = 3600.0
 DEFAULT_UPDATE_CHECK_INTERVAL_S = 72_000.0  # 20 h, as Azure Sphere
 DEFAULT_BOOTLIMIT = 3
+DEFAULT_FAILURE_UPLOAD_INTERVAL_S = 300.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +72,8 @@ class AgentConfig:
     # Where update targets (blobs/<sha256>) come from instead of the service: any
     # plain HTTP(S) mirror of the artifact store; TUF makes it untrusted.
     targets_mirror_url: str | None = None
+    # How often the failure queue is uploaded besides at start and on each record.
+    failure_upload_interval_s: float = DEFAULT_FAILURE_UPLOAD_INTERVAL_S
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.server_url)
@@ -85,6 +88,8 @@ class AgentConfig:
             mirror = urlsplit(self.targets_mirror_url)
             if mirror.scheme not in ("http", "https") or not mirror.hostname:
                 raise AgentConfigError("a targets mirror is http(s)://HOST[:PORT]/PATH")
+        if self.failure_upload_interval_s <= 0:
+            raise AgentConfigError("the failure upload interval is positive seconds")
         if self.update_check_interval_s <= 0 or self.bootlimit < 1:
             raise AgentConfigError(
                 "the update check interval is positive seconds, the bootlimit >= 1"

@@ -8,6 +8,10 @@ state file with its reason and retried after an exponential, jittered backoff.
 With an ``UpdateLoop`` injected, the agent also checks for updates beside the
 attestation loop; when an update needs a reboot, ``run`` returns with
 ``reboot_outcome`` set and the caller restarts the device (``agent run``).
+
+With a ``FailureRecorder`` a failed attestation is also recorded as a failure
+(docs/failures.md §1): ``network-failure`` when the service could not be reached,
+``attestation-failure`` otherwise; a ``FailureUploader`` runs beside the other loops.
 """
 
 import asyncio
@@ -22,9 +26,13 @@ from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AttestationError,
     AttestationRefusedError,
+    ProxyAuthenticationError,
+    ServiceUnreachableError,
     StateCorruptError,
     UpdateHealthCheckError,
 )
+from sevenfold.agent.failure_recorder import FailureRecorder
+from sevenfold.agent.failure_upload import FailureUploader
 from sevenfold.agent.schedule import backoff_delay_s, renewal_delay_s
 from sevenfold.agent.state import AgentState, AttestationResult, StateStore
 from sevenfold.agent.trusted.keystore import KeyStore
@@ -64,6 +72,8 @@ class Agent:
         rng: random.Random | None = None,
         on_record: Callable[[AgentState], None] | None = None,
         updates: UpdateLoop | None = None,
+        failures: FailureRecorder | None = None,
+        failure_uploads: FailureUploader | None = None,
     ) -> None:
         self._config = config
         self._keystore = keystore
@@ -77,6 +87,8 @@ class Agent:
         self._state = AgentState(device_id=keystore.device_id)
         self._on_record = on_record
         self._updates = updates
+        self._failure_recorder = failures
+        self._failure_uploads = failure_uploads
         self._reboot_outcome: CycleOutcome | None = None
 
     @property
@@ -98,22 +110,27 @@ class Agent:
         """Attest now, then keep the certificate fresh until ``stop`` is set (or,
         with updates on, until an update needs a reboot)."""
         self._load_state()
-        if self._updates is None:
+        if self._updates is None and self._failure_uploads is None:
             await self._attest_until(stop)
             return
-        # Attest first: update checks need the certificate (mTLS).
+        # Attest first: update checks and uploads need the certificate (mTLS).
         first_delay_s = await self.attest_once()
         halt = asyncio.Event()
         relay = asyncio.ensure_future(_relay(stop, halt))
-        attesting = asyncio.ensure_future(self._attest_until(halt, first_delay_s))
+        beside = [asyncio.ensure_future(self._attest_until(halt, first_delay_s))]
+        if self._failure_uploads is not None:
+            beside.append(asyncio.ensure_future(self._failure_uploads.run(halt)))
         try:
-            self._reboot_outcome = await self._updates.run(
-                halt, self._trial_health_check
-            )
+            if self._updates is not None:
+                self._reboot_outcome = await self._updates.run(
+                    halt, self._trial_health_check
+                )
+            else:
+                await halt.wait()
         finally:
             halt.set()
             relay.cancel()
-            await asyncio.gather(attesting, relay, return_exceptions=True)
+            await asyncio.gather(*beside, relay, return_exceptions=True)
 
     async def _attest_until(
         self, stop: asyncio.Event, first_delay_s: float | None = None
@@ -174,12 +191,24 @@ class Agent:
             self._record(result, err.reason, self._clock.now(), None)
         except OSError as write_error:
             _log.error("device %s: cannot save state: %s", self._device_id, write_error)
+        self._record_failure(err)
         delay_s = self._backoff_s()
         _log.warning(
             "device %s: attestation %s (%s): %s; attempt %d failed, retrying in %.1f s",
             self._device_id, result.value, err.reason, err, self._failures, delay_s,
         )  # fmt: skip
         return delay_s
+
+    def _record_failure(self, err: AttestationError) -> None:
+        recorder = self._failure_recorder
+        if recorder is None:
+            return
+        if isinstance(err, ServiceUnreachableError | ProxyAuthenticationError):
+            # A bad link is the device's, not the release's: not an attestation
+            # failure, which rollouts count (docs/failures.md §4).
+            recorder.network_failed(err, "attestation")
+        else:
+            recorder.attestation_failed(err.reason, str(err))
 
     def _backoff_s(self) -> float:
         config = self._config

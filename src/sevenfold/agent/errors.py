@@ -24,6 +24,9 @@ AgentError
     └── UpdateLockedError       another update cycle holds the lock
 └── CapabilityError             a capability grant is refused (other device, unsigned,
                                 not the tenant's, older than the one applied)
+└── FailureQueueError           the failure journal cannot be read or a seal saved
+└── FailureUploadError          one failure-report upload failed
+    └── FailureUploadUnreachableError the service did not answer usably (retry)
 """
 
 
@@ -202,3 +205,20 @@ class TrialPendingError(InstallRefusedError):
 class CapabilityError(AgentError):
     """A capability grant is refused: malformed, unsigned, made for another device,
     not signed by this device's tenant CA, or older than the grant applied."""
+
+
+class FailureQueueError(AgentError):
+    """The failure journal cannot be read, or sealed records cannot be saved
+    (docs/failures.md §1)."""
+
+
+class FailureUploadError(AgentError):
+    """The service refused a failure-report batch or answered something unusable."""
+
+    reason = "failure-upload-failed"
+
+
+class FailureUploadUnreachableError(FailureUploadError):
+    """The service (or the proxy) did not answer, or answered a 5xx; try later."""
+
+    reason = "failure-upload-unreachable"

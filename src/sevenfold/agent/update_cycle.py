@@ -9,7 +9,10 @@ health check asks for another reboot; after ``bootlimit`` failed boots the
 bootloader (emulated by the install backend) rolls back and that is reported.
 
 Every transition is reported to the service (``UpdateStatusReport``); a report that
-cannot be delivered is logged and does not change the outcome.
+cannot be delivered is logged and does not change the outcome. With a
+``FailureRecorder`` the cycle also records failures (docs/failures.md §1): a failed
+check (``update-failure``, or ``network-failure`` when the service was unreachable),
+an unhealthy trial boot (``bad-slot-boot``), a rollback (``rollback``).
 """
 
 import asyncio
@@ -30,7 +33,9 @@ from sevenfold.agent.errors import (
     UpdateHealthCheckError,
     UpdateInstallError,
     UpdateLockedError,
+    UpdateUnreachableError,
 )
+from sevenfold.agent.failure_recorder import FailureRecorder
 from sevenfold.agent.update_verification import AgreedTargets
 from sevenfold.protocol.updates import (
     MAX_STATUS_DETAIL_CHARS,
@@ -226,14 +231,17 @@ class UpdateCycle:
         source: UpdateSource,
         backend: InstallBackend,
         reporter: StatusReporter,
+        failures: FailureRecorder | None = None,
     ) -> None:
         self._source = source
         self._backend = backend
         self._reporter = reporter
+        self._failures = failures
 
     async def check(self) -> CycleOutcome:
         """One check: refresh, plan, download, install, report."""
         targeted: tuple[TargetDescription, ...] = ()
+        plan: _Plan | None = None
         try:
             verified = await asyncio.to_thread(self._source.refresh)
             plan = self._plan(verified.agreed)
@@ -250,6 +258,7 @@ class UpdateCycle:
         except UpdateError as err:
             _log.warning("update check failed (%s): %s", err.reason, err)
             detail = f"{err.reason}: {err}"
+            self._record_check_failure(err, plan, detail)
             return await self._finish(
                 CycleResult.FAILED, UpdateState.FAILED, detail, targeted, err.reason
             )
@@ -271,6 +280,10 @@ class UpdateCycle:
                 f"OS {version} failed its trial boots; "
                 f"the bootloader rolled back to slot {boot.slot}"
             )
+            if boot.rolled_back_from is not None and self._failures is not None:
+                # Recorded at the boot that rolled back, not at each later boot
+                # that re-reports an unacknowledged rollback.
+                self._failures.rolled_back(_image_id(boot.rolled_back_from), detail)
             outcome = await self._finish(
                 CycleResult.ROLLED_BACK, UpdateState.ROLLED_BACK, detail, (),
                 rolled_back_from=version,
@@ -301,6 +314,8 @@ class UpdateCycle:
                 f"({reason}): {err}"
             )
             _log.warning("%s; rebooting", detail)
+            if self._failures is not None:
+                self._failures.bad_slot_boot(boot.trial.image_id, detail)
             return await self._finish(
                 CycleResult.TRIAL_UNHEALTHY, UpdateState.FAILED, detail, (),
                 UpdateHealthCheckError.reason,
@@ -428,6 +443,8 @@ class UpdateCycle:
             return await self._reporter.report(report), None
         except (AgentError, OSError) as err:
             _log.warning("cannot report update state %s: %s", state.value, err)
+            if self._failures is not None and isinstance(err, UpdateUnreachableError):
+                self._failures.network_failed(err, "update status report")
             return False, str(err)
 
     def _status(
@@ -450,6 +467,26 @@ class UpdateCycle:
             rolled_back_from=rolled_back_from,
         )
 
+    def _record_check_failure(
+        self, err: UpdateError, plan: "_Plan | None", detail: str
+    ) -> None:
+        if self._failures is None:
+            return
+        if isinstance(err, UpdateUnreachableError):
+            # A bad link is the device's, not the release's (docs/failures.md §4).
+            self._failures.network_failed(err, "update check")
+            return
+        image = None
+        if plan is not None:
+            image = plan.os or (plan.downloads[0] if plan.downloads else None)
+        self._failures.update_failed(
+            None if image is None else image.image_id, err.reason, detail
+        )
+
     def _os_version(self) -> str | None:
         current = self._backend.current_os()
         return None if current is None else current.version
+
+
+def _image_id(target: TargetDescription | str) -> str | None:
+    return target.image_id if isinstance(target, TargetDescription) else None

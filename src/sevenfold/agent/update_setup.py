@@ -5,12 +5,16 @@ The TLS context is made fresh for each check and report from the certificate on
 disk, because a trial boot re-attests and replaces it (``update_status_client``).
 Only the ``dice`` key store can present a client certificate to Python's ``ssl``
 (``trusted/tls_identity.py``), so updates need it.
+
+``failure_reporting`` wires the failure queue, its recorder and its uploader
+(docs/failures.md §1) over the same mTLS context.
 """
 
 import hashlib
 import os
 import signal
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,20 +22,33 @@ from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AgentConfigError,
     AgentError,
+    StateCorruptError,
     UpdateUnreachableError,
 )
-from sevenfold.agent.install.backend import BOOTLOADER_FILE, DirInstallBackend
+from sevenfold.agent.failure_queue import FailureQueue
+from sevenfold.agent.failure_recorder import FailureRecorder, QueueFailureRecorder
+from sevenfold.agent.failure_upload import FailureReportClient, FailureUploader
+from sevenfold.agent.install.backend import (
+    BOOTLOADER_FILE,
+    BootOutcome,
+    DirInstallBackend,
+)
 from sevenfold.agent.install.checkpoints import CHECKPOINTS, Checkpoint, no_checkpoint
 from sevenfold.agent.install.records import bootloader_from_json, read_record
 from sevenfold.agent.state import StateStore, read_bounded
 from sevenfold.agent.trusted.dice_keystore import DiceKeyStore
 from sevenfold.agent.trusted.errors import TrustedCoreError
+from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.agent.update_client import UpdateClient
 from sevenfold.agent.update_cycle import UpdateCycle
 from sevenfold.agent.update_fetcher import FetcherSettings, UpdateFetcher
+from sevenfold.agent.update_loop import UpdateLoop
 from sevenfold.agent.update_status_client import SslContextFactory, UpdateStatusClient
+from sevenfold.protocol.attestation import Evidence
+from sevenfold.protocol.clock import Clock, SystemClock
 from sevenfold.protocol.errors import ProtocolError
 from sevenfold.protocol.image_package import MAX_HEADER_BYTES, parse_package_header
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 from sevenfold.protocol.updates import TargetDescription
 
 MAX_CA_BUNDLE_BYTES = 256 * 1024
@@ -153,6 +170,7 @@ def build_update_cycle(
     backend: DirInstallBackend,
     device_id: str,
     tls: SslContextFactory,
+    failures: FailureRecorder | None = None,
 ) -> UpdateCycle:
     """The update cycle over the real transport."""
 
@@ -175,4 +193,91 @@ def build_update_cycle(
         targets_base_url=config.targets_mirror_url,
     )
     reporter = UpdateStatusClient(config, ssl_context_factory=tls)
-    return UpdateCycle(source=client, backend=backend, reporter=reporter)
+    return UpdateCycle(
+        source=client, backend=backend, reporter=reporter, failures=failures
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReporting:
+    """The failure recorder and its uploader (``None``: records stay on the device,
+    ``no_upload_reason`` says why)."""
+
+    recorder: QueueFailureRecorder
+    uploader: FailureUploader | None
+    no_upload_reason: str | None
+
+
+def failure_reporting(
+    config: AgentConfig,
+    *,
+    keystore: KeyStore[Evidence | TpmEvidence],
+    server_ca: Path | None,
+    backend: DirInstallBackend | None = None,
+    clock: Clock | None = None,
+) -> FailureReporting:
+    """The failure queue in ``config.state_dir``, a recorder over it (OS version
+    from ``backend``'s booted slot) and its uploader over the device's mTLS
+    identity; without one (the tpm key store over HTTPS) there is no uploader."""
+    no_upload = None
+    try:
+        tls = device_tls(keystore, config.state_dir, config.server_url, server_ca)
+    except AgentError as err:
+        tls, no_upload = (lambda: None), str(err)
+    queue = FailureQueue(config.state_dir, clock=clock or SystemClock())
+    recorder = QueueFailureRecorder(
+        queue,
+        server_url=config.server_url,
+        proxy_url=None if config.proxy is None else config.proxy.url,
+        os_version=lambda: _current_os_version(backend),
+    )
+    uploader = FailureUploader(
+        queue=queue,
+        client=FailureReportClient(config, ssl_context_factory=tls),
+        recorded=recorder.recorded,
+        interval_s=config.failure_upload_interval_s,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        has_certificate=lambda: _has_certificate(config.state_dir),
+        recorder=recorder,
+    )
+    return FailureReporting(
+        recorder, None if no_upload is not None else uploader, no_upload
+    )
+
+
+def update_loop(
+    config: AgentConfig,
+    install: DirInstallBackend | None,
+    boot: BootOutcome | None,
+    keystore: KeyStore[Evidence | TpmEvidence],
+    server_ca: Path | None,
+    failures: FailureRecorder | None = None,
+) -> UpdateLoop | None:
+    """The update loop of ``agent run`` (``None`` without an install backend)."""
+    if install is None:
+        return None
+    tls = device_tls(keystore, config.state_dir, config.server_url, server_ca)
+    cycle = build_update_cycle(
+        config, backend=install, device_id=keystore.device_id, tls=tls,
+        failures=failures,
+    )  # fmt: skip
+    return UpdateLoop(
+        cycle=cycle,
+        state_dir=config.state_dir,
+        interval_s=config.update_check_interval_s,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        boot=boot,
+    )
+
+
+def _current_os_version(backend: DirInstallBackend | None) -> str | None:
+    return None if backend is None else backend.current_os().version
+
+
+def _has_certificate(state_dir: Path) -> bool:
+    try:
+        return StateStore(state_dir).read_certificate() is not None
+    except StateCorruptError:
+        return False

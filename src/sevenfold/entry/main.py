@@ -6,6 +6,7 @@ from sevenfold import __version__
 from sevenfold.agent.capability_commands import capability_group
 from sevenfold.agent.commands import agent_group
 from sevenfold.agent.factory import factory_group
+from sevenfold.agent.failure_commands import show_failures_command
 from sevenfold.cli.commands import OPERATOR_COMMANDS
 from sevenfold.entry.demo import demo_command
 from sevenfold.service.commands import SERVICE_COMMANDS
@@ -21,6 +22,7 @@ for _command in (*SERVICE_COMMANDS, *OPERATOR_COMMANDS):
     root.add_command(_command)
 root.add_command(demo_command)
 agent_group.add_command(capability_group)
+agent_group.add_command(show_failures_command)
 root.add_command(agent_group)
 root.add_command(factory_group)
 
