@@ -21,7 +21,7 @@ from sevenfold.protocol.rollouts import (
 from sevenfold.service.api.deps import Authenticated, ClockDep, SessionDep
 from sevenfold.service.api.params import OptionalIdQuery, ResourceId
 from sevenfold.service.errors import InvalidRequestError
-from sevenfold.service.rollouts import service
+from sevenfold.service.rollouts import progress, service
 from sevenfold.service.rollouts.schemas import (
     FailurePolicyOut,
     RolloutIn,
@@ -33,7 +33,7 @@ from sevenfold.service.rollouts.schemas import (
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])
 
 
-def rollout_out(view: service.RolloutView) -> RolloutOut:
+def rollout_out(view: progress.RolloutView) -> RolloutOut:
     """The API form of a rollout view."""
     rollout = view.rollout
     return RolloutOut(
@@ -132,7 +132,7 @@ def list_rollouts(
     """Rollouts the caller may see, newest first: everything for the platform
     administrator; for a tenant its deployment rollouts and the OS rollouts with
     one of its devices as a member (counting only its devices)."""
-    views = service.list_rollouts(
+    views = progress.list_rollouts(
         session=session,
         principal=principal,
         state=state,
@@ -148,7 +148,9 @@ def show_rollout(
 ) -> RolloutOut:
     """A rollout with its per-wave progress."""
     return rollout_out(
-        service.get_rollout(session=session, principal=principal, rollout_id=rollout_id)
+        progress.get_rollout(
+            session=session, principal=principal, rollout_id=rollout_id
+        )
     )
 
 

@@ -1,5 +1,6 @@
-"""Rollouts: creating them with a fixed membership, moving them along the state
-machine, and their per-wave progress (docs/failures.md §3).
+"""Rollouts: creating them with a fixed membership and moving them along the
+state machine (docs/failures.md §3). Reading them is ``progress.py``; whom they
+offer their target to (the director's lookups) is ``gating.py``.
 
 An OS rollout is platform data (``tenant_id`` None): only the platform
 administrator creates and moves it. A deployment rollout lives in the deployment's
@@ -12,11 +13,10 @@ win) and writes the audit row; the evaluator calls it with ``HALT`` and
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement, Exists
+from sqlalchemy.sql.expression import ColumnElement
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.errors import ProtocolError
@@ -48,6 +48,7 @@ from sevenfold.service.errors import (
 )
 from sevenfold.service.products.models import DeviceGroup
 from sevenfold.service.releases.models import OsRelease
+from sevenfold.service.rollouts import progress
 from sevenfold.service.rollouts.models import Rollout, RolloutMember, RolloutWave
 
 EVALUATOR_ACTOR = "system:rollout-evaluator"
@@ -69,26 +70,6 @@ class RolloutTarget:
     os_release_id: str | None = None
     os_feed: OsFeed | None = None
     deployment_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WaveProgress:
-    """One wave and what its members did so far."""
-
-    wave: RolloutWave
-    devices: int
-    ran: int
-    succeeded: int
-    failed: int
-
-
-@dataclass(frozen=True, slots=True)
-class RolloutView:
-    """A rollout with its waves' progress, as the caller may see it."""
-
-    rollout: Rollout
-    os_release_version: str | None
-    waves: list[WaveProgress]
 
 
 def wave_specs(waves: Sequence[RolloutWave]) -> list[WaveSpec]:
@@ -183,7 +164,7 @@ def create_rollout(
     target: RolloutTarget,
     waves: Sequence[WaveSpec],
     policy: FailurePolicy,
-) -> RolloutView:
+) -> progress.RolloutView:
     """Create a running rollout with its membership snapshot, and commit.
 
     Raises:
@@ -315,7 +296,9 @@ def create_rollout(
         },
     )
     session.commit()
-    return get_rollout(session=session, principal=principal, rollout_id=rollout.id)
+    return progress.get_rollout(
+        session=session, principal=principal, rollout_id=rollout.id
+    )
 
 
 def _invalid(rollout: Rollout, action: RolloutAction) -> ConflictError:
@@ -389,7 +372,7 @@ def transition_rollout(
     rollout_id: str,
     action: RolloutAction,
     reason: str | None,
-) -> RolloutView:
+) -> progress.RolloutView:
     """An operator's pause, resume or abort; commits.
 
     Raises:
@@ -401,7 +384,7 @@ def transition_rollout(
     """
     if action in (RolloutAction.HALT, RolloutAction.COMPLETE):
         raise InvalidRequestError(f"only the evaluator may {action.value} a rollout")
-    rollout = _visible_rollout(session, principal, rollout_id)
+    rollout = progress.visible_rollout(session, principal, rollout_id)
     if rollout.tenant_id is None:
         _require_platform_administrator(principal)
     else:
@@ -414,156 +397,9 @@ def transition_rollout(
         session.rollback()
         raise
     session.commit()
-    return get_rollout(session=session, principal=principal, rollout_id=rollout_id)
-
-
-def _concerns_tenant(tenant_id: str) -> Exists:
-    """An OS rollout with a member device in ``tenant_id``."""
-    return exists(
-        select(RolloutMember.device_id)
-        .join(Device, Device.id == RolloutMember.device_id)
-        .where(RolloutMember.rollout_id == Rollout.id, Device.tenant_id == tenant_id)
+    return progress.get_rollout(
+        session=session, principal=principal, rollout_id=rollout_id
     )
-
-
-def _reader_tenant(principal: Principal) -> str | None:
-    """None for the platform administrator (sees every rollout), else the tenant
-    whose rollouts the principal reads."""
-    if principal.is_platform_administrator:
-        return None
-    tenant_id = principal.require_tenant()
-    if Permission.READ not in principal.permissions:
-        raise PermissionDeniedError("this token's role does not allow 'read'")
-    return tenant_id
-
-
-def _visible_rollout(
-    session: Session, principal: Principal, rollout_id: str
-) -> Rollout:
-    tenant_id = _reader_tenant(principal)
-    rollout = session.get(Rollout, rollout_id)
-    visible = rollout is not None and (
-        tenant_id is None
-        or rollout.tenant_id == tenant_id
-        or (
-            rollout.tenant_id is None
-            and bool(
-                session.scalar(
-                    select(_concerns_tenant(tenant_id)).where(Rollout.id == rollout_id)
-                )
-            )
-        )
-    )
-    if rollout is None or not visible:
-        raise NotFoundError(f"no rollout '{rollout_id}'")
-    return rollout
-
-
-def list_rollouts(
-    *,
-    session: Session,
-    principal: Principal,
-    state: RolloutState | None = None,
-    os_release_id: str | None = None,
-    deployment_id: str | None = None,
-) -> list[RolloutView]:
-    """Rollouts the caller may see, newest first.
-
-    The platform administrator sees every rollout. A tenant principal sees its
-    tenant's deployment rollouts and the OS rollouts that have at least one of its
-    tenant's devices as a member, with progress counted over its devices only.
-    """
-    tenant_id = _reader_tenant(principal)
-    query = select(Rollout)
-    if tenant_id is not None:
-        query = query.where(
-            (Rollout.tenant_id == tenant_id)
-            | (Rollout.tenant_id.is_(None) & _concerns_tenant(tenant_id))
-        )
-    if state is not None:
-        query = query.where(Rollout.state == state.value)
-    if os_release_id is not None:
-        query = query.where(Rollout.os_release_id == os_release_id)
-    if deployment_id is not None:
-        query = query.where(Rollout.deployment_id == deployment_id)
-    rollouts = session.scalars(
-        query.order_by(Rollout.created_at.desc(), Rollout.id)
-    ).all()
-    return _views(session, tenant_id, list(rollouts))
-
-
-def get_rollout(
-    *, session: Session, principal: Principal, rollout_id: str
-) -> RolloutView:
-    """One rollout with its per-wave progress.
-
-    Raises:
-        NotFoundError: no such rollout the caller may see.
-    """
-    rollout = _visible_rollout(session, principal, rollout_id)
-    return _views(session, _reader_tenant(principal), [rollout])[0]
-
-
-def _views(
-    session: Session, tenant_id: str | None, rollouts: list[Rollout]
-) -> list[RolloutView]:
-    if not rollouts:
-        return []
-    ids = [rollout.id for rollout in rollouts]
-    waves: dict[str, list[RolloutWave]] = {rollout_id: [] for rollout_id in ids}
-    for wave in session.scalars(
-        select(RolloutWave)
-        .where(RolloutWave.rollout_id.in_(ids))
-        .order_by(RolloutWave.rollout_id, RolloutWave.position)
-    ).all():
-        waves[wave.rollout_id].append(wave)
-    counts = _progress_counts(session, tenant_id, ids)
-    versions = dict(
-        session.execute(
-            select(OsRelease.id, OsRelease.version).where(
-                OsRelease.id.in_(
-                    [r.os_release_id for r in rollouts if r.os_release_id is not None]
-                )
-            )
-        ).all()
-    )
-    views: list[RolloutView] = []
-    for rollout in rollouts:
-        progress = []
-        for wave in waves[rollout.id]:
-            devices, ran, succeeded, failed = counts.get(
-                (rollout.id, wave.position), (0, 0, 0, 0)
-            )
-            progress.append(WaveProgress(wave, devices, ran, succeeded, failed))
-        version = versions.get(rollout.os_release_id) if rollout.os_release_id else None
-        views.append(RolloutView(rollout, version, progress))
-    return views
-
-
-def _progress_counts(
-    session: Session, tenant_id: str | None, rollout_ids: list[str]
-) -> dict[tuple[str, int], tuple[int, int, int, int]]:
-    """(rollout, wave) -> (devices, ran, succeeded, failed); over the tenant's
-    devices only when ``tenant_id`` is given."""
-    query = select(
-        RolloutMember.rollout_id,
-        RolloutMember.wave,
-        func.count(),
-        func.count(RolloutMember.ran_at),
-        func.count(RolloutMember.succeeded_at),
-        func.count(RolloutMember.failed_at),
-    ).where(RolloutMember.rollout_id.in_(rollout_ids))
-    if tenant_id is not None:
-        query = query.join(Device, Device.id == RolloutMember.device_id).where(
-            Device.tenant_id == tenant_id
-        )
-    rows = session.execute(
-        query.group_by(RolloutMember.rollout_id, RolloutMember.wave)
-    ).all()
-    return {
-        (rollout_id, wave): (devices, ran, succeeded, failed)
-        for rollout_id, wave, devices, ran, succeeded, failed in rows
-    }
 
 
 def _audit(
@@ -585,55 +421,3 @@ def _audit(
         details=details,
         actor_name=None if principal else EVALUATOR_ACTOR,
     )
-
-
-def latest_rollout_of_release(
-    session: Session, os_release_id: str, os_feed: str
-) -> Rollout | None:
-    """The newest rollout of a release on a feed (indexed lookup)."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.os_release_id == os_release_id, Rollout.os_feed == os_feed)
-        .order_by(Rollout.created_at.desc(), Rollout.id.desc())
-        .limit(1)
-    ).first()
-
-
-def latest_rollout_of_deployment(
-    session: Session, deployment_id: str
-) -> Rollout | None:
-    """The newest rollout of a deployment (indexed lookup)."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.deployment_id == deployment_id)
-        .order_by(Rollout.created_at.desc(), Rollout.id.desc())
-        .limit(1)
-    ).first()
-
-
-def device_in_open_wave(session: Session, rollout_id: str, device_id: str) -> bool:
-    """Whether the device is a member of one of the rollout's opened waves."""
-    opened_at: datetime | None = session.scalar(
-        select(RolloutWave.opened_at)
-        .join(
-            RolloutMember,
-            (RolloutMember.rollout_id == RolloutWave.rollout_id)
-            & (RolloutMember.wave == RolloutWave.position),
-        )
-        .where(
-            RolloutMember.rollout_id == rollout_id,
-            RolloutMember.device_id == device_id,
-        )
-    )
-    return opened_at is not None
-
-
-def offers_to_device(session: Session, rollout: Rollout | None, device_id: str) -> bool:
-    """Whether a target whose newest rollout is ``rollout`` is offered to the
-    device: no rollout or a completed one offers it to everyone; a running one to
-    members of opened waves; a paused or aborted one to no one new."""
-    if rollout is None or rollout.state == RolloutState.COMPLETED.value:
-        return True
-    if rollout.state != RolloutState.RUNNING.value:
-        return False
-    return device_in_open_wave(session, rollout.id, device_id)

@@ -43,7 +43,7 @@ from sevenfold.service.images.models import Image
 from sevenfold.service.products.models import DeviceGroup
 from sevenfold.service.releases import service as releases
 from sevenfold.service.releases.models import OsRelease
-from sevenfold.service.rollouts import service as rollouts
+from sevenfold.service.rollouts import gating
 from sevenfold.service.updates.models import DeviceUpdateStatus
 
 _VISIBLE_STATES: dict[OsFeed, frozenset[ReleaseState]] = {
@@ -96,8 +96,8 @@ def offered_release(
         return None
     candidates = chain((newest,), _older_visible_releases(session, feed, newest, now))
     for release in candidates:
-        rollout = rollouts.latest_rollout_of_release(session, release.id, feed.value)
-        if rollouts.offers_to_device(session, rollout, device_id):
+        rollout = gating.latest_rollout_of_release(session, release.id, feed.value)
+        if gating.offers_to_device(session, rollout, device_id):
             return release
     return None
 
@@ -160,8 +160,8 @@ def offered_apps(
     if current is None:
         return None
     images = _deployment_images(session, current.id)
-    rollout = rollouts.latest_rollout_of_deployment(session, current.id)
-    if rollouts.offers_to_device(session, rollout, device_id) or _runs_images(
+    rollout = gating.latest_rollout_of_deployment(session, current.id)
+    if gating.offers_to_device(session, rollout, device_id) or _runs_images(
         session, device_id, images
     ):
         return images
