@@ -37,9 +37,15 @@ class ProblemCode(StrEnum):
     INVALID_RELEASE_TRANSITION = "invalid-release-transition"
     RELEASE_VERSION_NOT_NEWER = "release-version-not-newer"
     INVALID_ROLLOUT_TRANSITION = "invalid-rollout-transition"
+    INVALID_FAILURE_REPORT = "invalid-failure-report"
     INVALID_IMAGE_PACKAGE = "invalid-image-package"
     UNTRUSTED_IMAGE_SIGNATURE = "untrusted-image-signature"
     RANGE_NOT_SATISFIABLE = "range-not-satisfiable"
+    UPDATE_ROLE_OFFLINE = "update-role-offline"
+    NO_PENDING_METADATA = "no-pending-metadata"
+    STALE_PENDING_METADATA = "stale-pending-metadata"
+    UNEXPECTED_SIGNING_KEY = "unexpected-signing-key"
+    INVALID_METADATA_SIGNATURE = "invalid-metadata-signature"
     INTERNAL = "internal"
 
     @property
@@ -77,9 +83,15 @@ _STATUS: dict[ProblemCode, int] = {
     ProblemCode.INVALID_RELEASE_TRANSITION: 409,
     ProblemCode.RELEASE_VERSION_NOT_NEWER: 409,
     ProblemCode.INVALID_ROLLOUT_TRANSITION: 409,
+    ProblemCode.INVALID_FAILURE_REPORT: 422,
     ProblemCode.INVALID_IMAGE_PACKAGE: 422,
     ProblemCode.UNTRUSTED_IMAGE_SIGNATURE: 403,
     ProblemCode.RANGE_NOT_SATISFIABLE: 416,
+    ProblemCode.UPDATE_ROLE_OFFLINE: 409,
+    ProblemCode.NO_PENDING_METADATA: 404,
+    ProblemCode.STALE_PENDING_METADATA: 409,
+    ProblemCode.UNEXPECTED_SIGNING_KEY: 403,
+    ProblemCode.INVALID_METADATA_SIGNATURE: 422,
     ProblemCode.INTERNAL: 500,
 }
 

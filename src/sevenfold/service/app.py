@@ -38,6 +38,9 @@ from sevenfold.service.deployments.router import router as deployments_router
 from sevenfold.service.device_auth.router import router as device_auth_router
 from sevenfold.service.devices.router import router as devices_router
 from sevenfold.service.errors import DatabaseNotReadyError
+from sevenfold.service.failures.device_router import (
+    router as failures_device_router,
+)
 from sevenfold.service.images.artifact_store import FileArtifactStore
 from sevenfold.service.images.router import UPLOAD_ROUTE
 from sevenfold.service.images.router import router as images_router
@@ -146,6 +149,7 @@ def create_app(
         updates_device_router,
         capabilities_router,
         capabilities_device_router,
+        failures_device_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -15,6 +15,7 @@ ServiceError                         500 internal
 ├── DeviceRevokedError               409 device-revoked
 ├── ArtifactTooLargeError            413 body-too-large (an image upload past its cap)
 ├── InvalidImagePackageError         422 invalid-image-package
+├── InvalidFailureReportError        422 invalid-failure-report
 ├── UntrustedImageSignatureError     403 untrusted-image-signature
 └── RangeNotSatisfiableError         416 range-not-satisfiable (``size_bytes``)
 
@@ -150,6 +151,13 @@ class InvalidImagePackageError(ServiceError):
     """The upload is not a well-formed package, or its payload is not what it says."""
 
     default_code = ProblemCode.INVALID_IMAGE_PACKAGE
+
+
+class InvalidFailureReportError(ServiceError):
+    """A device's failure batch is malformed (``protocol.failures``); nothing of it
+    was stored."""
+
+    default_code = ProblemCode.INVALID_FAILURE_REPORT
 
 
 class UntrustedImageSignatureError(ServiceError):
