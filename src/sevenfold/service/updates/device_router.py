@@ -1,7 +1,8 @@
 """Device-facing update routes (device certificate auth, docs/updates.md §4).
 
 * ``GET /device/tuf/{image|director}/{N.root.json|timestamp.json|N.snapshot.json|
-  N.targets.json}``: the device's tenant's metadata (the director's per-device
+  N.targets.json|N.images.json}``: the device's tenant's metadata (``images`` is
+  the image repository's delegated role) (the director's per-device
   targets, snapshot and timestamp are the calling device's own). Fetching
   ``timestamp.json`` first brings the repository up to date (and, for the director,
   records the check, to the minute); everything else is read as stored, so the 404
@@ -34,7 +35,7 @@ from sevenfold.service.updates.signing_keys import Repository, TufRole, require_
 METADATA_MEDIA_TYPE = "application/json"
 MAX_METADATA_VERSION = 2**31 - 1
 _FILENAME_RE = re.compile(
-    r"^(?:(?P<version>[1-9][0-9]{0,9})\.(?P<role>root|snapshot|targets)|timestamp)\.json$"
+    r"^(?:(?P<version>[1-9][0-9]{0,9})\.(?P<role>root|snapshot|targets|images)|timestamp)\.json$"
 )
 _NO_STORE = {"Cache-Control": "no-store"}
 

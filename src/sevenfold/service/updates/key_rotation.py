@@ -1,11 +1,17 @@
-"""Rotating a TUF role key of a tenant's repository (recovery through the root).
+"""Rotating a TUF role key of a tenant's repository (recovery through the root), and
+moving the image repository's root or targets role to an offline key.
 
 The new root (version + 1) lists the new key instead of the old one. A new root key
 signs with the old AND the new root key, so devices holding the old root accept it
 and the new one then verifies alone; any other rotation is signed by the current
 root key. The old key is revoked, and the affected role is re-signed with the new
 key at once (image repository) or on each device's next check (director: its
-digest includes the online key IDs).
+digest includes the online key IDs). Rotating ``images`` (the image repository's
+delegated role) changes the delegation in top-level targets instead of the root.
+
+When a signature the change needs is offline (the root key for a new root, the
+targets key for a new delegation), the change is prepared as pending and published
+once the operator signs it (``offline_signing.py``); until then nothing changes.
 
 This is how a compromised online key is recovered from: after the timestamp key is
 rotated, a timestamp an attacker fast-forwarded to a high version no longer verifies
@@ -14,30 +20,54 @@ accepts the service's lower versions again.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    SECP256R1,
+    EllipticCurvePublicKey,
+)
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.signer import SSlibKey
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tuf.api.metadata import Metadata
+from tuf.api.metadata import Metadata, Root, Targets
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.access.principal import Principal
 from sevenfold.service.audit import service as audit
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
-from sevenfold.service.errors import ServiceError
-from sevenfold.service.updates import image_repository, metadata_store, signing_keys
-from sevenfold.service.updates.metadata_store import ROOT_LIFETIME, ChainRequest
+from sevenfold.service.errors import InvalidRequestError, ServiceError
+from sevenfold.service.updates import (
+    image_repository,
+    metadata_store,
+    offline_signing,
+    signing_keys,
+)
+from sevenfold.service.updates.errors import RoleOfflineError
+from sevenfold.service.updates.image_repository import ImageChainRequest
+from sevenfold.service.updates.metadata_store import ROOT_LIFETIME
 from sevenfold.service.updates.models import TufSigningKey
-from sevenfold.service.updates.signing_keys import Repository, TufRole
+from sevenfold.service.updates.signing_keys import (
+    OFFLINE_CAPABLE_ROLES,
+    Repository,
+    TufRole,
+)
+
+EXPIRY_WARNING = timedelta(days=30)
+MAX_PUBLIC_KEY_PEM_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """What a rotation published."""
+    """What a rotation did: published at once, or prepared as pending."""
 
     repository: Repository
     role: TufRole
     old_keyid: str
     new_keyid: str
     root_version: int
+    published: bool
 
 
 def rotate_key(
@@ -49,33 +79,201 @@ def rotate_key(
     repository: Repository,
     role: TufRole,
 ) -> Rotation:
-    """Replace a role's key, publish the new root and re-sign; commits, audited."""
+    """Replace a role's key with a new online key; publish the new root (or
+    delegation) and re-sign, or prepare it as pending when an offline key must
+    sign. Commits, audited.
+
+    Raises:
+        RoleOfflineError: the role's own key is offline (take-offline moves it).
+        InvalidRequestError: ``images`` of the director.
+    """
     tenant_id = principal.require_tenant()
     wrapping_key = signing_keys.require_kek(kek)
     now = clock.now()
-    current = metadata_store.ensure_root(
+    if role is TufRole.IMAGES and repository is not Repository.IMAGE:
+        raise InvalidRequestError("only the image repository has an images role")
+    _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
+    old_row = _active(session, tenant_id, repository, role)
+    if signing_keys.is_offline(old_row):
+        raise RoleOfflineError(
+            f"the {repository.value} repository's {role.value} key is offline: move "
+            f"it to a new offline key with `sevenfold update-key take-offline "
+            f"--repository {repository.value} --role {role.value} --key-out FILE`"
+        )
+    if role is TufRole.IMAGES:
+        rotation = _rotate_images(session, wrapping_key, tenant_id, old_row, now)
+    else:
+        rotation = _rotate_in_root(
+            session, wrapping_key, tenant_id, repository, role, old_row, now
+        )
+    audit.record(
         session=session,
-        kek=wrapping_key,
+        clock=clock,
+        principal=principal,
         tenant_id=tenant_id,
-        repository=repository,
-        now=now,
+        action="update-key.rotate",
+        target_type="update-key",
+        target_id=rotation.new_keyid,
+        details={
+            "repository": repository.value,
+            "role": role.value,
+            "old_keyid": old_row.keyid,
+            "root_version": rotation.root_version,
+            "published": rotation.published,
+        },
     )
-    old_row = signing_keys.active_key(
+    session.commit()
+    return rotation
+
+
+def _bring_up_to_date(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    now: datetime,
+) -> None:
+    metadata_store.ensure_root(
+        session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
+    )
+    if repository is Repository.IMAGE:
+        image_repository.ensure_current(
+            session=session, kek=kek, tenant_id=tenant_id, now=now
+        )
+
+
+def _active(
+    session: Session, tenant_id: str, repository: Repository, role: TufRole
+) -> TufSigningKey:
+    row = signing_keys.active_key(
         session=session, tenant_id=tenant_id, repository=repository, role=role
     )
-    if old_row is None:
+    if row is None:
         raise ServiceError(f"the {repository.value} repository has no {role} key")
-    old_signer = signing_keys.signer_for(old_row, wrapping_key)
-    root_signer = metadata_store.role_signer(
-        session=session,
-        kek=wrapping_key,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=TufRole.ROOT,
+    return row
+
+
+def _drop_stale_pending_keys(
+    session: Session,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    now: datetime,
+) -> None:
+    """A new preparation replaces the pending one: the keys that one introduced
+    will never be published."""
+    query = select(TufSigningKey).where(
+        TufSigningKey.tenant_id == tenant_id,
+        TufSigningKey.repository == repository.value,
+        TufSigningKey.role == role.value,
+        TufSigningKey.pending.is_(True),
+        TufSigningKey.revoked_at.is_(None),
     )
+    for row in session.scalars(query):
+        row.revoked_at = now
+
+
+def _rotate_images(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    old_row: TufSigningKey,
+    now: datetime,
+) -> Rotation:
+    """A new ``images`` key: a new top-level targets delegates to it (signed at
+    once by an online targets key, else pending for the offline one)."""
+    repository = Repository.IMAGE
+    targets_key = _active(session, tenant_id, repository, TufRole.TARGETS)
+    waiting = metadata_store.pending_row(
+        session, tenant_id, repository, TufRole.TARGETS
+    )
+    direct = not signing_keys.is_offline(targets_key) and waiting is None
+    _drop_stale_pending_keys(session, tenant_id, repository, TufRole.IMAGES, now)
     new_row = signing_keys.create_key(
         session=session,
-        kek=wrapping_key,
+        kek=kek,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=TufRole.IMAGES,
+        now=now,
+        pending=not direct,
+    )
+    if direct:
+        old_row.revoked_at = now
+        image_repository.ensure_current(
+            session=session,
+            kek=kek,
+            tenant_id=tenant_id,
+            now=now,
+            request=ImageChainRequest(
+                redelegate=True,
+                resign_images=True,
+                resign_snapshot=True,
+                resign_timestamp=True,
+            ),
+        )
+    else:
+        image_repository.prepare_pending_targets(
+            session,
+            tenant_id=tenant_id,
+            targets=image_repository.delegating_targets(new_row),
+            now=now,
+        )
+    root_version = _root_version(session, tenant_id, repository)
+    return Rotation(
+        repository, TufRole.IMAGES, old_row.keyid, new_row.keyid, root_version, direct
+    )
+
+
+def _root_version(session: Session, tenant_id: str, repository: Repository) -> int:
+    row = metadata_store.latest_row(
+        session, tenant_id=tenant_id, repository=repository, role=TufRole.ROOT
+    )
+    return row.version if row is not None else 0
+
+
+def _successor_with_key(
+    session: Session,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    key: SSlibKey,
+    now: datetime,
+) -> Metadata[Root]:
+    """The next root (built on a pending one) naming ``key`` alone for ``role``."""
+    successor = metadata_store.successor_root(
+        session, tenant_id=tenant_id, repository=repository, now=now
+    )
+    root = successor.signed
+    for keyid in list(root.roles[role.value].keyids):
+        root.revoke_key(keyid, role.value)
+    root.add_key(key, role.value)
+    return successor
+
+
+def _rotate_in_root(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    old_row: TufSigningKey,
+    now: datetime,
+) -> Rotation:
+    root_row = _active(session, tenant_id, repository, TufRole.ROOT)
+    waiting = metadata_store.pending_row(session, tenant_id, repository, TufRole.ROOT)
+    if signing_keys.is_offline(root_row) or waiting is not None:
+        return _rotate_through_pending_root(
+            session, kek, tenant_id, repository, role, old_row, now
+        )
+    current = metadata_store.ensure_root(
+        session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
+    )
+    old_signer = signing_keys.signer_for(old_row, kek)
+    root_signer = signing_keys.signer_for(root_row, kek)
+    new_row = signing_keys.create_key(
+        session=session,
+        kek=kek,
         tenant_id=tenant_id,
         repository=repository,
         role=role,
@@ -90,7 +288,7 @@ def rotate_key(
     new_root = Metadata(root)
     if role is TufRole.ROOT:
         new_root.sign(old_signer)
-        new_root.sign(signing_keys.signer_for(new_row, wrapping_key), append=True)
+        new_root.sign(signing_keys.signer_for(new_row, kek), append=True)
     else:
         new_root.sign(root_signer)
     metadata_store.store(
@@ -103,47 +301,238 @@ def rotate_key(
     if repository is Repository.IMAGE and role is not TufRole.ROOT:
         image_repository.ensure_current(
             session=session,
-            kek=wrapping_key,
+            kek=kek,
             tenant_id=tenant_id,
             now=now,
-            request=ChainRequest(
-                resign_targets=role is TufRole.TARGETS,
+            request=ImageChainRequest(
+                redelegate=role is TufRole.TARGETS,
                 resign_snapshot=role in (TufRole.TARGETS, TufRole.SNAPSHOT),
                 resign_timestamp=True,
             ),
         )
+    return Rotation(repository, role, old_row.keyid, new_row.keyid, root.version, True)
+
+
+def _rotate_through_pending_root(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    old_row: TufSigningKey,
+    now: datetime,
+) -> Rotation:
+    """A new online key named by a root that waits for an offline signature (or
+    joins a root already waiting)."""
+    _drop_stale_pending_keys(session, tenant_id, repository, role, now)
+    new_row = signing_keys.create_key(
+        session=session,
+        kek=kek,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=role,
+        now=now,
+        pending=True,
+    )
+    successor = _successor_with_key(
+        session, tenant_id, repository, role, signing_keys.public_key(new_row), now
+    )
+    _sign_online(session, kek, tenant_id, repository, successor)
+    metadata_store.store_pending(
+        session,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=TufRole.ROOT,
+        metadata=successor,
+        now=now,
+    )
+    published = offline_signing.publish_if_complete(
+        session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
+    )
+    return Rotation(
+        repository,
+        role,
+        old_row.keyid,
+        new_row.keyid,
+        successor.signed.version,
+        published,
+    )
+
+
+def _sign_online(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    root: Metadata[Root],
+) -> None:
+    """Add the signatures of every online root key a new root needs (the
+    published root's and its own)."""
+    published = metadata_store.latest_row(
+        session, tenant_id=tenant_id, repository=repository, role=TufRole.ROOT
+    )
+    keyids = set(root.signed.roles[TufRole.ROOT.value].keyids)
+    if published is not None:
+        previous = metadata_store.parse_root(published).signed
+        keyids |= set(previous.roles[TufRole.ROOT.value].keyids)
+    query = select(TufSigningKey).where(
+        TufSigningKey.tenant_id == tenant_id,
+        TufSigningKey.repository == repository.value,
+        TufSigningKey.role == TufRole.ROOT.value,
+        TufSigningKey.keyid.in_(sorted(keyids)),
+        TufSigningKey.revoked_at.is_(None),
+    )
+    for row in session.scalars(query):
+        if not signing_keys.is_offline(row):
+            root.sign(signing_keys.signer_for(row, kek), append=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineMove:
+    """What ``take-offline`` prepared (or, rarely, already published)."""
+
+    repository: Repository
+    role: TufRole
+    old_keyid: str
+    new_keyid: str
+    root_version: int
+    published: bool
+
+
+def parse_offline_public_key(pem: str) -> SSlibKey:
+    """An operator's ECDSA P-256 public key (PEM) as a TUF key.
+
+    Raises:
+        InvalidRequestError: not a PEM P-256 public key.
+    """
+    if len(pem) > MAX_PUBLIC_KEY_PEM_CHARS:
+        raise InvalidRequestError("the public key PEM is too long")
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise InvalidRequestError("the public key is not a PEM public key") from err
+    if not isinstance(key, EllipticCurvePublicKey) or not isinstance(
+        key.curve, SECP256R1
+    ):
+        raise InvalidRequestError("offline TUF keys must be ECDSA P-256 keys")
+    return SSlibKey.from_crypto(key)
+
+
+def take_offline(
+    *,
+    session: Session,
+    clock: Clock,
+    kek: KeyEncryptionKey | None,
+    principal: Principal,
+    repository: Repository,
+    role: TufRole,
+    public_key_pem: str,
+) -> OfflineMove:
+    """Move the image repository's root or targets role to an operator-held key:
+    a pending root naming it (signed by the online root key where there is one),
+    and for targets a pending targets; both wait for the new key's signature (and
+    an offline root key's). Commits, audited.
+
+    Raises:
+        InvalidRequestError: not the image repository's root or targets, not a
+            P-256 key, or the key the role already has.
+    """
+    tenant_id = principal.require_tenant()
+    wrapping_key = signing_keys.require_kek(kek)
+    now = clock.now()
+    if repository is not Repository.IMAGE or role not in OFFLINE_CAPABLE_ROLES:
+        raise InvalidRequestError(
+            "only the image repository's root and targets keys can be offline "
+            "(director keys are online by design, Uptane)"
+        )
+    key = parse_offline_public_key(public_key_pem)
+    _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
+    old_row = _active(session, tenant_id, repository, role)
+    if old_row.keyid == key.keyid:
+        raise InvalidRequestError(f"that key already is the {role.value} key")
+    _drop_stale_pending_keys(session, tenant_id, repository, role, now)
+    new_row = signing_keys.add_offline_key(
+        session=session,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=role,
+        key=key,
+        now=now,
+    )
+    successor = _successor_with_key(session, tenant_id, repository, role, key, now)
+    _sign_online(session, wrapping_key, tenant_id, repository, successor)
+    metadata_store.store_pending(
+        session,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=TufRole.ROOT,
+        metadata=successor,
+        now=now,
+    )
+    if role is TufRole.TARGETS:
+        image_repository.prepare_pending_targets(
+            session,
+            tenant_id=tenant_id,
+            targets=_targets_base(session, tenant_id),
+            now=now,
+        )
+    published = offline_signing.publish_if_complete(
+        session=session,
+        kek=wrapping_key,
+        tenant_id=tenant_id,
+        repository=repository,
+        now=now,
+    )
     audit.record(
         session=session,
         clock=clock,
         principal=principal,
         tenant_id=tenant_id,
-        action="update-key.rotate",
+        action="update-key.take-offline",
         target_type="update-key",
         target_id=new_row.keyid,
         details={
             "repository": repository.value,
             "role": role.value,
             "old_keyid": old_row.keyid,
-            "root_version": root.version,
+            "root_version": successor.signed.version,
         },
     )
     session.commit()
-    return Rotation(
-        repository=repository,
-        role=role,
-        old_keyid=old_row.keyid,
-        new_keyid=new_row.keyid,
-        root_version=root.version,
+    return OfflineMove(
+        repository,
+        role,
+        old_row.keyid,
+        new_row.keyid,
+        successor.signed.version,
+        published,
     )
+
+
+def _targets_base(session: Session, tenant_id: str) -> Targets:
+    """The top-level targets to re-sign under a new targets key: the pending one
+    (a delegation change waiting) or the published one."""
+    repository = Repository.IMAGE
+    row = metadata_store.pending_row(session, tenant_id, repository, TufRole.TARGETS)
+    if row is not None:
+        return metadata_store.parse_targets(row).signed
+    published = metadata_store.latest_row(
+        session, tenant_id=tenant_id, repository=repository, role=TufRole.TARGETS
+    )
+    if published is None:
+        raise ServiceError("the image repository has no targets yet")
+    return metadata_store.parse_targets(published).signed
 
 
 @dataclass(frozen=True, slots=True)
 class RepositoryKeys:
-    """A repository's current root version and every key it ever had."""
+    """A repository's current root version, every key it ever had, and warnings
+    about offline roles whose metadata expires soon."""
 
     repository: Repository
     root_version: int
     keys: list[TufSigningKey]
+    warnings: list[str]
 
 
 def list_update_keys(
@@ -157,23 +546,40 @@ def list_update_keys(
     tenant_id = principal.require_tenant()
     wrapping_key = signing_keys.require_kek(kek)
     now = clock.now()
-    roots = {
-        repository: metadata_store.ensure_root(
-            session=session,
-            kek=wrapping_key,
-            tenant_id=tenant_id,
-            repository=repository,
-            now=now,
-        )
-        for repository in Repository
-    }
+    for repository in Repository:
+        _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
     session.commit()
     rows = signing_keys.keys_of_tenant(session, tenant_id)
     return [
         RepositoryKeys(
             repository=repository,
-            root_version=root.signed.version,
+            root_version=_root_version(session, tenant_id, repository),
             keys=[row for row in rows if row.repository == repository.value],
+            warnings=_expiry_warnings(session, tenant_id, repository, now),
         )
-        for repository, root in roots.items()
+        for repository in Repository
     ]
+
+
+def _expiry_warnings(
+    session: Session, tenant_id: str, repository: Repository, now: datetime
+) -> list[str]:
+    """An offline role's metadata expiring within 30 days: only its key holder can
+    sign the successor (the service prepared it as pending)."""
+    warnings: list[str] = []
+    for role in OFFLINE_CAPABLE_ROLES:
+        key = signing_keys.active_key(
+            session=session, tenant_id=tenant_id, repository=repository, role=role
+        )
+        if key is None or not signing_keys.is_offline(key):
+            continue
+        row = metadata_store.latest_row(
+            session, tenant_id=tenant_id, repository=repository, role=role
+        )
+        if row is not None and row.expires_at - now < EXPIRY_WARNING:
+            warnings.append(
+                f"the {repository.value} repository's {role.value} (offline key) "
+                f"version {row.version} expires at {row.expires_at.isoformat()}: "
+                "sign the pending version with `sevenfold update-key sign`"
+            )
+    return warnings

@@ -32,8 +32,16 @@ from tuf.api.serialization.json import JSONSerializer
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.errors import ServiceError
 from sevenfold.service.updates import signing_keys
-from sevenfold.service.updates.models import TufMetadata, TufSigningKey
-from sevenfold.service.updates.signing_keys import Repository, TufRole
+from sevenfold.service.updates.models import (
+    TufMetadata,
+    TufPendingMetadata,
+    TufSigningKey,
+)
+from sevenfold.service.updates.signing_keys import (
+    TOP_LEVEL_ROLES,
+    Repository,
+    TufRole,
+)
 
 ROOT_LIFETIME = timedelta(days=365)
 ROOT_REFRESH_BEFORE = timedelta(days=60)
@@ -120,16 +128,21 @@ def store(
     return row
 
 
-def parse_root(row: TufMetadata) -> Metadata[Root]:
-    """A stored root version, parsed (this module signed and serialized it)."""
+def serialized(metadata: Metadata[Any]) -> bytes:
+    """Metadata as stored and served (compact JSON)."""
+    return metadata.to_bytes(_SERIALIZER)
+
+
+def parse_root(row: TufMetadata | TufPendingMetadata) -> Metadata[Root]:
+    """A stored (or pending) root version, parsed (this module serialized it)."""
     metadata = Metadata[Root].from_bytes(row.content)
     if not isinstance(metadata.signed, Root):
         raise ServiceError("stored TUF metadata is not a root")
     return metadata
 
 
-def parse_targets(row: TufMetadata) -> Metadata[Targets]:
-    """A stored targets version, parsed."""
+def parse_targets(row: TufMetadata | TufPendingMetadata) -> Metadata[Targets]:
+    """A stored (or pending) targets version, parsed."""
     metadata = Metadata[Targets].from_bytes(row.content)
     if not isinstance(metadata.signed, Targets):
         raise ServiceError("stored TUF metadata is not targets")
@@ -146,7 +159,7 @@ def ensure_keys(
 ) -> dict[TufRole, TufSigningKey]:
     """The active key of every role of a repository, made where missing."""
     keys: dict[TufRole, TufSigningKey] = {}
-    for role in TufRole:
+    for role in TOP_LEVEL_ROLES:
         row = signing_keys.active_key(
             session=session, tenant_id=tenant_id, repository=repository, role=role
         )
@@ -189,7 +202,9 @@ def ensure_root(
     now: datetime,
 ) -> Metadata[Root]:
     """The repository's current root: version 1 made on first use, and a re-signed
-    successor (same keys, version + 1) once fewer than 60 days remain."""
+    successor (same keys, version + 1) once fewer than 60 days remain. With an
+    offline root key the successor is prepared as pending instead (once) and the
+    current root stays in force until the operator signs it."""
     row = latest_row(
         session, tenant_id=tenant_id, repository=repository, role=TufRole.ROOT
     )
@@ -218,6 +233,23 @@ def ensure_root(
         return metadata
     current = parse_root(row)
     if row.expires_at - now >= ROOT_REFRESH_BEFORE:
+        return current
+    root_key = signing_keys.active_key(
+        session=session, tenant_id=tenant_id, repository=repository, role=TufRole.ROOT
+    )
+    if root_key is not None and signing_keys.is_offline(root_key):
+        if pending_row(session, tenant_id, repository, TufRole.ROOT) is None:
+            successor = successor_root(
+                session, tenant_id=tenant_id, repository=repository, now=now
+            )
+            store_pending(
+                session,
+                tenant_id=tenant_id,
+                repository=repository,
+                role=TufRole.ROOT,
+                metadata=successor,
+                now=now,
+            )
         return current
     current.signed.version += 1
     current.signed.expires = expiry(now, ROOT_LIFETIME)
@@ -456,3 +488,65 @@ def publish_chain(
         timestamp_version=timestamp_version,
         timestamp_expires_at=timestamp_expires_at,
     )
+
+
+def pending_row(
+    session: Session, tenant_id: str, repository: Repository, role: TufRole
+) -> TufPendingMetadata | None:
+    """The metadata of a role waiting for offline signatures, if any."""
+    query = select(TufPendingMetadata).where(
+        TufPendingMetadata.tenant_id == tenant_id,
+        TufPendingMetadata.repository == repository.value,
+        TufPendingMetadata.role == role.value,
+    )
+    return session.scalars(query).first()
+
+
+def store_pending(
+    session: Session,
+    *,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    metadata: Metadata[Any],
+    now: datetime,
+) -> TufPendingMetadata:
+    """Keep ``metadata`` as the role's pending version (replacing an older one)."""
+    old = pending_row(session, tenant_id, repository, role)
+    if old is not None:
+        session.delete(old)
+        session.flush()
+    row = TufPendingMetadata(
+        tenant_id=tenant_id,
+        repository=repository.value,
+        role=role.value,
+        version=metadata.signed.version,
+        content=metadata.to_bytes(_SERIALIZER),
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def parse_pending(row: TufPendingMetadata) -> Metadata[Any]:
+    """A pending version, parsed."""
+    return Metadata.from_bytes(row.content)
+
+
+def successor_root(
+    session: Session, *, tenant_id: str, repository: Repository, now: datetime
+) -> Metadata[Root]:
+    """The next root to prepare: the pending one if there is one (so changes made
+    while it waits accumulate), else the published one; version published + 1, a
+    fresh expiry, no signatures."""
+    published = latest_row(
+        session, tenant_id=tenant_id, repository=repository, role=TufRole.ROOT
+    )
+    if published is None:
+        raise ServiceError(f"the {repository.value} repository has no root yet")
+    pending = pending_row(session, tenant_id, repository, TufRole.ROOT)
+    base = parse_root(published if pending is None else pending)
+    base.signed.version = published.version + 1
+    base.signed.expires = expiry(now, ROOT_LIFETIME)
+    base.signatures.clear()
+    return base

@@ -5,12 +5,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,8 +22,11 @@ from sevenfold.service.db.base import Base, UtcDateTime
 class TufSigningKey(Base):
     """A TUF role key of one tenant's image or director repository.
 
-    The private key is wrapped with the service KEK (``crypto.key_wrapping``);
-    ``revoked_at`` is set once a rotated root no longer lists it.
+    The private key is wrapped with the service KEK (``crypto.key_wrapping``), or
+    ``None`` for an offline key (the service keeps only the public half and asks for
+    signatures, docs/updates.md §4); ``pending`` marks a key that a metadata version
+    still awaiting offline signatures introduces (not used until that publishes);
+    ``revoked_at`` is set once a rotated root (or delegation) no longer lists it.
     """
 
     __tablename__ = "tuf_signing_keys"
@@ -31,12 +36,35 @@ class TufSigningKey(Base):
     repository: Mapped[str] = mapped_column(String(16))  # image | director
     role: Mapped[str] = mapped_column(
         String(16)
-    )  # root | targets | snapshot | timestamp
+    )  # root | targets | snapshot | timestamp | images (image repository only)
     keyid: Mapped[str] = mapped_column(String(64))
     public_key_json: Mapped[str] = mapped_column(Text())
-    private_key_wrapped: Mapped[bytes] = mapped_column(LargeBinary())
+    private_key_wrapped: Mapped[bytes | None] = mapped_column(
+        LargeBinary(), nullable=True
+    )
+    pending: Mapped[bool] = mapped_column(
+        Boolean(), default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class TufPendingMetadata(Base):
+    """A root or top-level targets version prepared by the service that needs
+    signatures from offline keys before it is published (one per repository and
+    role; a newer preparation replaces it). ``content`` is the metadata with the
+    signatures collected so far."""
+
+    __tablename__ = "tuf_pending_metadata"
+    __table_args__ = (UniqueConstraint("tenant_id", "repository", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    repository: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TufMetadata(Base):

@@ -1,8 +1,11 @@
-"""Operator routes of updates: check-now, a device's update status, update keys."""
+"""Operator routes of updates: check-now, a device's update status, update keys
+and offline signing (docs/updates.md §4)."""
 
+import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, status
+from securesystemslib.signer import Signature
 
 from sevenfold.crypto.device_ids import normalize_device_id
 from sevenfold.crypto.errors import InvalidDeviceIdError
@@ -14,21 +17,32 @@ from sevenfold.service.api.deps import (
     SessionDep,
     app_state,
 )
+from sevenfold.service.audit import service as audit
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.errors import InvalidRequestError
-from sevenfold.service.updates import key_rotation
+from sevenfold.service.updates import key_rotation, offline_signing
 from sevenfold.service.updates import status as update_status
+from sevenfold.service.updates.offline_signing import PendingView
 from sevenfold.service.updates.schemas import (
     CheckRequestOut,
     ImageRef,
     KeyRotationIn,
     KeyRotationOut,
+    MetadataSignatureIn,
+    MetadataSignatureOut,
+    PendingMetadataListOut,
+    PendingMetadataOut,
+    TakeOfflineIn,
     UpdateKeyOut,
     UpdateKeysOut,
     UpdateRepositoryOut,
     UpdateStatusOut,
 )
-from sevenfold.service.updates.signing_keys import public_key
+from sevenfold.service.updates.signing_keys import (
+    is_offline,
+    public_key,
+    require_kek,
+)
 
 router = APIRouter(tags=["updates"])
 
@@ -112,11 +126,14 @@ def list_update_keys(
                         role=row.role,
                         keyid=row.keyid,
                         public_key=public_key(row).to_dict(),
+                        offline=is_offline(row),
+                        pending=row.pending,
                         created_at=row.created_at,
                         revoked_at=row.revoked_at,
                     )
                     for row in repository.keys
                 ],
+                warnings=repository.warnings,
             )
             for repository in repositories
         ]
@@ -147,4 +164,100 @@ def rotate_update_key(
         old_keyid=rotation.old_keyid,
         new_keyid=rotation.new_keyid,
         root_version=rotation.root_version,
+        published=rotation.published,
+    )
+
+
+@router.post("/update-keys/take-offline", response_model=KeyRotationOut)
+def take_update_key_offline(
+    body: TakeOfflineIn,
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    principal: CanManageAccess,
+) -> KeyRotationOut:
+    """Move the image repository's root or targets role to an operator-held key:
+    prepares the new root (and targets) as pending until that key signs them."""
+    moved = key_rotation.take_offline(
+        session=session,
+        clock=clock,
+        kek=kek,
+        principal=principal,
+        repository=body.repository,
+        role=body.role,
+        public_key_pem=body.public_key_pem,
+    )
+    return KeyRotationOut(
+        repository=moved.repository.value,
+        role=moved.role.value,
+        old_keyid=moved.old_keyid,
+        new_keyid=moved.new_keyid,
+        root_version=moved.root_version,
+        published=moved.published,
+    )
+
+
+def _pending_out(view: PendingView) -> PendingMetadataOut:
+    return PendingMetadataOut(
+        repository=view.repository.value,
+        role=view.role.value,
+        version=view.version,
+        expires=view.expires_at,
+        metadata=view.metadata,
+        signed_bytes=base64.b64encode(view.signed_bytes).decode(),
+        current=view.current,
+        signed_keyids=view.signed_keyids,
+        missing_keyids=view.missing_keyids,
+    )
+
+
+@router.get("/update-keys/pending", response_model=PendingMetadataListOut)
+def list_pending_metadata(
+    session: SessionDep, principal: CanRead
+) -> PendingMetadataListOut:
+    """Metadata waiting for offline signatures, with the keys still needed."""
+    views = offline_signing.list_pending(session, principal.require_tenant())
+    return PendingMetadataListOut(pending=[_pending_out(view) for view in views])
+
+
+@router.post("/update-keys/pending/signatures", response_model=MetadataSignatureOut)
+def sign_pending_metadata(
+    body: MetadataSignatureIn,
+    session: SessionDep,
+    clock: ClockDep,
+    kek: KekDep,
+    principal: CanManageAccess,
+) -> MetadataSignatureOut:
+    """Add an offline key's signature; publishes once every pending version of
+    the repository is fully signed."""
+    tenant_id = principal.require_tenant()
+    published = offline_signing.add_signature(
+        session=session,
+        kek=require_kek(kek),
+        tenant_id=tenant_id,
+        repository=body.repository,
+        role=body.role,
+        version=body.version,
+        signature=Signature(body.keyid, body.signature),
+        now=clock.now(),
+    )
+    audit.record(
+        session=session,
+        clock=clock,
+        principal=principal,
+        tenant_id=tenant_id,
+        action="update-key.sign",
+        target_type="update-key",
+        target_id=body.keyid,
+        details={
+            "repository": body.repository.value,
+            "role": body.role.value,
+            "version": body.version,
+            "published": published,
+        },
+    )
+    session.commit()
+    views = offline_signing.list_pending(session, tenant_id)
+    return MetadataSignatureOut(
+        published=published, pending=[_pending_out(view) for view in views]
     )

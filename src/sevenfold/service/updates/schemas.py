@@ -119,22 +119,26 @@ class UpdateStatusOut(BaseModel):
 
 
 class UpdateKeyOut(BaseModel):
-    """One TUF role key's public half."""
+    """One TUF role key's public half; ``offline`` when the service holds no
+    private key, ``pending`` while metadata introducing it awaits signatures."""
 
     repository: str
     role: str
     keyid: str
     public_key: dict[str, Any]
+    offline: bool
+    pending: bool
     created_at: datetime
     revoked_at: datetime | None
 
 
 class UpdateRepositoryOut(BaseModel):
-    """A repository's current root version and its keys."""
+    """A repository's current root version, its keys and expiry warnings."""
 
     repository: str
     root_version: int
     keys: list[UpdateKeyOut]
+    warnings: list[str]
 
 
 class UpdateKeysOut(BaseModel):
@@ -153,10 +157,73 @@ class KeyRotationIn(BaseModel):
 
 
 class KeyRotationOut(BaseModel):
-    """What a rotation published."""
+    """What a rotation published, or prepared as pending (``published`` false:
+    offline keys must sign it, ``GET /update-keys/pending``)."""
 
     repository: str
     role: str
     old_keyid: str
     new_keyid: str
     root_version: int
+    published: bool
+
+
+class TakeOfflineIn(BaseModel):
+    """Move the image repository's root or targets role to an operator-held
+    ECDSA P-256 key (its public half, PEM)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: Repository
+    role: TufRole
+    public_key_pem: str = Field(min_length=1, max_length=1024)
+
+
+KeyId = Annotated[
+    str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
+]
+SignatureHex = Annotated[
+    str, StringConstraints(min_length=2, max_length=512, pattern=r"^[0-9a-f]+$")
+]
+
+
+class PendingMetadataOut(BaseModel):
+    """A metadata version waiting for offline signatures. ``signed_bytes`` is the
+    base64 of the canonical bytes a signature covers; ``current`` the signed part
+    of the version in force (for a diff)."""
+
+    repository: str
+    role: str
+    version: int
+    expires: datetime
+    metadata: dict[str, Any]
+    signed_bytes: str
+    current: dict[str, Any] | None
+    signed_keyids: list[str]
+    missing_keyids: list[str]
+
+
+class PendingMetadataListOut(BaseModel):
+    """Everything waiting for offline signatures."""
+
+    pending: list[PendingMetadataOut]
+
+
+class MetadataSignatureIn(BaseModel):
+    """An operator's signature over a pending version's canonical bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: Repository
+    role: TufRole
+    version: int = Field(ge=1, le=2**31 - 1)
+    keyid: KeyId
+    signature: SignatureHex
+
+
+class MetadataSignatureOut(BaseModel):
+    """Whether the signature completed the pending versions (then published), and
+    what still waits."""
+
+    published: bool
+    pending: list[PendingMetadataOut]

@@ -7,13 +7,16 @@ with the service KEK (AES-256-GCM, ``crypto.key_wrapping.seal``), the associated
 data binding tenant, repository, role and key ID, so a wrapped key copied into
 another row or tenant no longer opens.
 
-Offline-capable keys: the root key and the image repository's targets key sign
-rarely (a root rotation, a new image). Nothing here needs their private half except
-:func:`signer_for`; any securesystemslib ``Signer`` (``HSMSigner``, a KMS signer from
-``Signer.from_priv_key_uri``) can stand in for them, as long as the service keeps
-their public keys and receives their signatures when they rotate or sign. The
-snapshot and timestamp keys (and the director's targets key) are online keys: they
-re-sign metadata as time passes without anyone present.
+Offline keys: the image repository's root and top-level targets keys sign rarely
+(a root rotation, a change of the ``images`` delegation). ``update-key
+take-offline`` moves such a role to a key the operator holds: the row keeps the
+public key and no private key (``private_key_wrapped`` is ``None``), and metadata
+needing it waits as pending for the operator's signature (``offline_signing.py``).
+The snapshot, timestamp and ``images`` keys (and all director keys, Uptane) are
+online keys: they re-sign metadata as time passes without anyone present.
+
+A key that pending metadata introduces is stored with ``pending=True`` and is not
+active until that metadata publishes.
 
 Unwrapped signers are cached per process (bounded, least recently used first out),
 keyed by the key row, so a routine check unwraps nothing.
@@ -34,6 +37,7 @@ from sevenfold.crypto.key_wrapping import seal, unseal
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.db.ids import new_id
 from sevenfold.service.errors import CaUnavailableError
+from sevenfold.service.updates.errors import RoleOfflineError
 from sevenfold.service.updates.models import TufSigningKey
 
 MAX_CACHED_SIGNERS = 512
@@ -48,12 +52,24 @@ class Repository(StrEnum):
 
 
 class TufRole(StrEnum):
-    """The top-level TUF roles."""
+    """The top-level TUF roles, and ``images``: the image repository's delegated
+    targets role, which lists the images (docs/updates.md §4)."""
 
     ROOT = "root"
     TARGETS = "targets"
     SNAPSHOT = "snapshot"
     TIMESTAMP = "timestamp"
+    IMAGES = "images"
+
+
+TOP_LEVEL_ROLES = (TufRole.ROOT, TufRole.TARGETS, TufRole.SNAPSHOT, TufRole.TIMESTAMP)
+OFFLINE_CAPABLE_ROLES = (TufRole.ROOT, TufRole.TARGETS)
+"""Roles of the image repository whose key may be kept offline."""
+
+
+def is_offline(row: TufSigningKey) -> bool:
+    """Whether the service holds no private key for this key row."""
+    return row.private_key_wrapped is None
 
 
 _signer_cache: OrderedDict[str, Signer] = OrderedDict()
@@ -100,6 +116,7 @@ def active_key(
             TufSigningKey.repository == repository.value,
             TufSigningKey.role == role.value,
             TufSigningKey.revoked_at.is_(None),
+            TufSigningKey.pending.is_(False),
         )
         .order_by(TufSigningKey.created_at.desc(), TufSigningKey.id)
         .limit(1)
@@ -115,6 +132,7 @@ def active_keyids(
         TufSigningKey.tenant_id == tenant_id,
         TufSigningKey.repository == repository.value,
         TufSigningKey.revoked_at.is_(None),
+        TufSigningKey.pending.is_(False),
     )
     return {role: keyid for role, keyid in session.execute(query)}
 
@@ -127,6 +145,7 @@ def create_key(
     repository: Repository,
     role: TufRole,
     now: datetime,
+    pending: bool = False,
 ) -> TufSigningKey:
     """Make a new ECDSA P-256 role key; add its row (key wrapped) to the session."""
     signer = CryptoSigner.generate_ecdsa()
@@ -149,6 +168,7 @@ def create_key(
         keyid=key.keyid,
         public_key_json=json.dumps(key.to_dict(), sort_keys=True),
         private_key_wrapped=wrapped,
+        pending=pending,
         created_at=now,
         revoked_at=None,
     )
@@ -157,8 +177,44 @@ def create_key(
     return row
 
 
+def add_offline_key(
+    *,
+    session: Session,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    key: SSlibKey,
+    now: datetime,
+) -> TufSigningKey:
+    """Record an operator-held key (public half only), pending until the metadata
+    that introduces it publishes."""
+    row = TufSigningKey(
+        id=new_id(),
+        tenant_id=tenant_id,
+        repository=repository.value,
+        role=role.value,
+        keyid=key.keyid,
+        public_key_json=json.dumps(key.to_dict(), sort_keys=True),
+        private_key_wrapped=None,
+        pending=True,
+        created_at=now,
+        revoked_at=None,
+    )
+    session.add(row)
+    return row
+
+
 def signer_for(row: TufSigningKey, kek: KeyEncryptionKey) -> Signer:
-    """The signer of a key row, unwrapped once per process and then cached."""
+    """The signer of a key row, unwrapped once per process and then cached.
+
+    Raises:
+        RoleOfflineError: the key is offline (the service holds no private key).
+    """
+    if row.private_key_wrapped is None:
+        raise RoleOfflineError(
+            f"the {row.repository} repository's {row.role} key is offline: "
+            "its signature comes from `sevenfold update-key sign`"
+        )
     with _signer_cache_lock:
         cached = _signer_cache.get(row.id)
         if cached is not None:
@@ -178,6 +234,13 @@ def signer_for(row: TufSigningKey, kek: KeyEncryptionKey) -> Signer:
     signer = CryptoSigner(private_key, public_key(row))
     _remember(row.id, signer)
     return signer
+
+
+def forget_private_key(row: TufSigningKey) -> None:
+    """Delete the sealed private key of a row (and its cached signer)."""
+    row.private_key_wrapped = None
+    with _signer_cache_lock:
+        _signer_cache.pop(row.id, None)
 
 
 def _remember(row_id: str, signer: Signer) -> None:
