@@ -50,6 +50,7 @@ from sevenfold.service.operations.runner import OperationRunner
 from sevenfold.service.products.router import router as products_router
 from sevenfold.service.releases.promotion import ReleasePromoter
 from sevenfold.service.releases.router import router as releases_router
+from sevenfold.service.rollouts.evaluator import evaluator_from_settings
 from sevenfold.service.rollouts.router import router as rollouts_router
 from sevenfold.service.settings import ServiceSettings
 from sevenfold.service.state import AppState
@@ -78,17 +79,23 @@ def create_app(
 
     Raises:
         KeyEncryptionKeyError: the key-encryption key file is unusable.
+        WebhookSecretError: the rollout webhook's secret file is unusable.
     """
     key_encryption_key = _key_encryption_key(settings)
     engine = engine or make_engine(settings.effective_database_url)
+    session_factory = make_session_factory(engine)
+    clock = clock or SystemClock()
     state = AppState(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         key_encryption_key=key_encryption_key,
         ca_listeners=CaListeners(),
         artifact_store=FileArtifactStore(settings.effective_artifact_dir),
+        rollout_evaluator=evaluator_from_settings(
+            settings, session_factory=session_factory, clock=clock
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -115,6 +122,11 @@ def create_app(
                     promoter.run_forever(), name="release-promotions"
                 )
                 stack.callback(promotions.cancel)
+                evaluations = asyncio.create_task(
+                    state.rollout_evaluator.run_forever(), name="rollout-evaluator"
+                )
+                stack.callback(evaluations.cancel)
+                stack.callback(state.rollout_evaluator.close)
             yield
 
     app = FastAPI(

@@ -9,6 +9,7 @@ from sevenfold.protocol.clock import Clock
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.ca.listeners import CaListeners
 from sevenfold.service.images.artifact_store import ArtifactStore
+from sevenfold.service.rollouts.evaluator import RolloutEvaluator
 from sevenfold.service.settings import ServiceSettings
 
 
@@ -23,3 +24,4 @@ class AppState:
     key_encryption_key: KeyEncryptionKey | None
     ca_listeners: CaListeners
     artifact_store: ArtifactStore
+    rollout_evaluator: RolloutEvaluator

@@ -11,16 +11,17 @@ product come from its certificate and device record, never from the body.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from sevenfold.protocol.errors import FailureReportError
 from sevenfold.protocol.failures import parse_failure_batch
-from sevenfold.service.api.deps import ClockDep, SessionDep
+from sevenfold.service.api.deps import ClockDep, SessionDep, app_state
 from sevenfold.service.device_auth.dependency import DeviceDep
 from sevenfold.service.device_auth.router import DEVICE_AUTH_RESPONSES
 from sevenfold.service.errors import InvalidFailureReportError
 from sevenfold.service.failures import service
 from sevenfold.service.failures.schemas import FailureReportAnswer
+from sevenfold.service.state import AppState
 
 router = APIRouter(
     prefix="/device", tags=["device failure reports"], responses=DEVICE_AUTH_RESPONSES
@@ -39,6 +40,7 @@ def report_failures(
     device: DeviceDep,
     session: SessionDep,
     clock: ClockDep,
+    state: Annotated[AppState, Depends(app_state)],
 ) -> FailureReportAnswer:
     """Store the batch's new events once; acknowledge every event of the batch."""
     try:
@@ -58,6 +60,8 @@ def report_failures(
     result = service.ingest_batch(
         session=session, clock=clock, reporter=reporter, batch=batch
     )
+    if result.counted_failure:  # judge at once, not at the next tick (§4)
+        state.rollout_evaluator.wake()
     return FailureReportAnswer(
         acknowledged=result.acknowledged,
         stored=len(result.stored),

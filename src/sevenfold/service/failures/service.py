@@ -36,6 +36,7 @@ from sevenfold.service.failures.models import (
     FailureEventRecord,
 )
 from sevenfold.service.releases.models import OsRelease
+from sevenfold.service.rollouts.judgement import note_failure_events
 
 READ_CHUNK_ROWS = 1000
 
@@ -59,6 +60,8 @@ class IngestResult:
     acknowledged: list[str]
     stored: list[FailureEventRecord] = field(default_factory=list)
     duplicate_ids: list[str] = field(default_factory=list)
+    counted_failure: bool = False
+    """A stored event newly failed a rollout member (the evaluator should run)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +160,7 @@ def _store(
         acknowledged=batch_ids,
         stored=stored,
         duplicate_ids=[event_id for event_id in batch_ids if event_id in known],
+        counted_failure=note_failure_events(session, reporter.device_id, stored, now),
     )
 
 

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def promote_due(session: Session, clock: Clock) -> list[OsRelease]:
-    """Promote every ``retail-eval`` release whose ``promote_at`` has passed.
+    """Promote every ``retail-eval`` release whose ``promote_at`` has passed,
+    except those a halted rollout flagged for review (docs/failures.md §4): an
+    operator decides those.
 
     Audited with the system actor; safe to run in several processes at once (each
     move is a conditional update, so a release is promoted once).
@@ -30,6 +32,7 @@ def promote_due(session: Session, clock: Clock) -> list[OsRelease]:
         .where(
             OsRelease.state == ReleaseState.RETAIL_EVAL.value,
             OsRelease.promote_at <= clock.now(),
+            OsRelease.review_flagged_at.is_(None),
         )
         .order_by(OsRelease.version_key)
     ).all()

@@ -48,9 +48,15 @@ _STAMP_OF_STATE = {
 
 def effective_state(release: OsRelease, now: datetime) -> ReleaseState:
     """The state readers act on: a ``retail-eval`` release past ``promote_at`` is
-    ``retail`` already, whether or not the promoter has run yet."""
+    ``retail`` already, whether or not the promoter has run yet, unless a halted
+    rollout flagged it for review (docs/failures.md §4): then it stays
+    ``retail-eval`` until an operator cancels or promotes it."""
     state = ReleaseState(release.state)
-    if state is ReleaseState.RETAIL_EVAL and release.promote_at <= now:
+    if (
+        state is ReleaseState.RETAIL_EVAL
+        and release.promote_at <= now
+        and release.review_flagged_at is None
+    ):
         return ReleaseState.RETAIL
     return state
 
@@ -61,7 +67,8 @@ def newest_release_for_feed(
     """The newest release a device group on ``feed`` should run, or None.
 
     ``retail`` sees releases in ``retail`` and ``retail-eval`` ones due for promotion
-    (``promote_at <= now``); ``retail-eval`` sees ``retail-eval`` and ``retail``.
+    (``promote_at <= now``, not flagged for review); ``retail-eval`` sees
+    ``retail-eval`` and ``retail``.
     Cancelled and withdrawn releases are never offered (docs/updates.md §3); a
     device already running one stays there until a newer good release appears, which
     the caller (the director) decides by comparing versions.
@@ -72,7 +79,8 @@ def newest_release_for_feed(
             or_(
                 OsRelease.state == ReleaseState.RETAIL.value,
                 (OsRelease.state == ReleaseState.RETAIL_EVAL.value)
-                & (OsRelease.promote_at <= now),
+                & (OsRelease.promote_at <= now)
+                & OsRelease.review_flagged_at.is_(None),
             )
         )
     else:

@@ -18,6 +18,7 @@ from sevenfold.service.access.principal import Principal
 from sevenfold.service.attestation.models import DeviceEvent
 from sevenfold.service.audit import service as audit
 from sevenfold.service.devices import service as device_service
+from sevenfold.service.rollouts.judgement import note_status_report
 from sevenfold.service.updates.models import DeviceUpdateStatus, DirectorDeviceState
 
 UPDATE_FAILURE_EVENT = "update-failure"
@@ -89,7 +90,9 @@ def record_report(
     """Store a device's report; answer whether an operator asked for a check.
 
     Entering ``failed`` or ``rolled-back`` also records an ``update-failure`` device
-    event (reason: the state), beside attestation failures. The caller commits.
+    event (reason: the state), beside attestation failures. The device's open
+    rollout memberships note that it ran or succeeded (``rollouts.judgement``).
+    The caller commits.
     """
     now = clock.now()
     row = _status_row(session, device_id=device_id, tenant_id=tenant_id)
@@ -129,6 +132,7 @@ def record_report(
                 at=now,
             )
         )
+    note_status_report(session, device_id, report, now)
     return row.check_requested_at is not None
 
 
