@@ -11,8 +11,8 @@ bootloader (emulated by the install backend) rolls back and that is reported.
 Every transition is reported to the service (``UpdateStatusReport``); a report that
 cannot be delivered is logged and does not change the outcome. With a
 ``FailureRecorder`` the cycle also records failures (docs/failures.md §1): a failed
-check (``update-failure``, or ``network-failure`` when the service was unreachable),
-an unhealthy trial boot (``bad-slot-boot``), a rollback (``rollback``).
+check (``update-failure``; ``network-failure`` when the metadata could not be
+fetched), an unhealthy trial boot (``bad-slot-boot``), a rollback (``rollback``).
 """
 
 import asyncio
@@ -472,10 +472,14 @@ class UpdateCycle:
     ) -> None:
         if self._failures is None:
             return
-        if isinstance(err, UpdateUnreachableError):
-            # A bad link is the device's, not the release's (docs/failures.md §4).
+        if isinstance(err, UpdateUnreachableError) and plan is None:
+            # The metadata could not be fetched: a bad link is the device's, not
+            # the release's (docs/failures.md §4).
             self._failures.network_failed(err, "update check")
             return
+        # With the metadata in, a planned image that cannot be downloaded (deadline
+        # passed, attempts without progress), verified or installed is a failed
+        # update of that image (docs/failures.md §1).
         image = None
         if plan is not None:
             image = plan.os or (plan.downloads[0] if plan.downloads else None)
