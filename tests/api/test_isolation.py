@@ -24,15 +24,17 @@ from tests.support.manufacturer import TEST_MANUFACTURER_KEY_ID, signed_records
 # they name a resource. ``None`` means "leave out".
 QUERY_VALUES_KEYS = {
     "product_id", "device_group_id", "status", "limit", "cursor", "format", "kind",
-    "state",
+    "state", "os_release_id", "deployment_id",
 }  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
     "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
     "version", "label", "records", "public_key_pem", "repository",
     "image_id", "image_ids", "eval_window_days", "note", "reason",
+    "os_release_id", "deployment_id", "waves", "policy",
 }  # fmt: skip
 NO_RELEASE_ID = "5f0b7e0e-0000-4000-8000-000000000000"
+NO_ROLLOUT_ID = "5f0b7e0e-0000-4000-8000-0000000000a1"
 DEVICE_ROUTES = f"{API}/device/"
 """Device-facing routes: no API token is accepted there, so a tenant's token (any
 tenant's) must be refused before anything else happens."""
@@ -46,6 +48,10 @@ OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/v1/update-keys/rotate"): {422: "validation-error"},
     # The image upload takes raw bytes, not JSON: what the walk sends is no package.
     ("POST", "/api/v1/images"): {422: "invalid-image-package"},
+    # The walk names an OS release and a deployment at once, which no rollout takes;
+    # its ``state`` is a release state, which is no rollout state.
+    ("POST", "/api/v1/rollouts"): {422: "validation-error"},
+    ("GET", "/api/v1/rollouts"): {422: "validation-error"},
 }
 
 
@@ -67,6 +73,8 @@ def _path_values(fleet: Fleet) -> dict[str, str]:
         "deployment_id": fleet.deployment_id,
         # OS releases are platform data, not tenant A's: an ID that names none.
         "release_id": NO_RELEASE_ID,
+        # Replaced by tenant A's own rollout where the walk needs a real one.
+        "rollout_id": NO_ROLLOUT_ID,
     }
 
 
@@ -80,6 +88,8 @@ def _query_values(fleet: Fleet) -> dict[str, Any]:
         "format": "der",
         "kind": "app",
         "state": "retail",
+        "os_release_id": NO_RELEASE_ID,
+        "deployment_id": fleet.deployment_id,
     }
 
 
@@ -107,7 +117,26 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "eval_window_days": 0,
         "note": "published by B",
         "reason": "moved by B",
+        "os_release_id": NO_RELEASE_ID,
+        "deployment_id": fleet.deployment_id,
+        "waves": [{"size": 1, "unit": "count"}],
+        "policy": {"min_devices": 1},
     }
+
+
+def _deployment_rollout(client: TestClient, owner: TenantAccess, fleet: Fleet) -> str:
+    """A rollout of the fleet's deployment, by its tenant."""
+    response = client.post(
+        f"{API}/rollouts",
+        json={
+            "deployment_id": fleet.deployment_id,
+            "waves": [{"size": 1, "unit": "count"}],
+        },
+        headers=owner.headers,
+    )
+    assert response.status_code == 201, response.text
+    rollout_id: str = response.json()["id"]
+    return rollout_id
 
 
 def _body_schema(document: dict[str, Any], operation: dict[str, Any]) -> Any:
@@ -205,10 +234,12 @@ def test_other_tenant_token_cannot_read_or_change_any_route(
 ) -> None:
     """Tenant B's administrator reaches none of tenant A's data through any route."""
     fleet = build_fleet(client, admin, admin)
+    rollout_id = _deployment_rollout(client, admin, fleet)
     secrets = set(fleet.ids.values()) | {"Contoso", "Gateway", "fleet reader"}
+    secrets.add(rollout_id)
     before = _snapshot(client, admin, fleet)
     document = client.get("/openapi.json").json()
-    path_values = _path_values(fleet)
+    path_values = _path_values(fleet) | {"rollout_id": rollout_id}
     failures: list[str] = []
     walked = 0
     for template, operations in sorted(document["paths"].items()):
