@@ -24,7 +24,8 @@ from tests.support.manufacturer import TEST_MANUFACTURER_KEY_ID, signed_records
 # they name a resource. ``None`` means "leave out".
 QUERY_VALUES_KEYS = {
     "product_id", "device_group_id", "status", "limit", "cursor", "format", "kind",
-    "state", "os_release_id", "deployment_id",
+    "state", "device_id", "os_release_id", "image_id", "since", "until",
+    "deployment_id",
 }  # fmt: skip
 BODY_FIELD_KEYS = {
     "name", "description", "role", "platform_role", "expires_in_days", "device_ids",
@@ -52,6 +53,9 @@ OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     # its ``state`` is a release state, which is no rollout state.
     ("POST", "/api/v1/rollouts"): {422: "validation-error"},
     ("GET", "/api/v1/rollouts"): {422: "validation-error"},
+    # The walk's ``kind`` is an image kind, which is no failure kind.
+    ("GET", "/api/v1/failure-events"): {422: "validation-error"},
+    ("GET", "/api/v1/failure-events/report.csv"): {422: "validation-error"},
 }
 
 
@@ -88,7 +92,11 @@ def _query_values(fleet: Fleet) -> dict[str, Any]:
         "format": "der",
         "kind": "app",
         "state": "retail",
+        "device_id": fleet.device_id,
         "os_release_id": NO_RELEASE_ID,
+        "image_id": fleet.image_id,
+        "since": "2026-01-01T00:00:00+00:00",
+        "until": None,
         "deployment_id": fleet.deployment_id,
     }
 

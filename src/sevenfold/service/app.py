@@ -41,6 +41,8 @@ from sevenfold.service.errors import DatabaseNotReadyError
 from sevenfold.service.failures.device_router import (
     router as failures_device_router,
 )
+from sevenfold.service.failures.retention import FailureEventSweeper
+from sevenfold.service.failures.router import router as failures_router
 from sevenfold.service.images.artifact_store import FileArtifactStore
 from sevenfold.service.images.router import UPLOAD_ROUTE
 from sevenfold.service.images.router import router as images_router
@@ -127,6 +129,15 @@ def create_app(
                 )
                 stack.callback(evaluations.cancel)
                 stack.callback(state.rollout_evaluator.close)
+                sweeper = FailureEventSweeper(
+                    session_factory=state.session_factory,
+                    clock=state.clock,
+                    retention_days=settings.failure_event_retention_days,
+                )
+                sweeps = asyncio.create_task(
+                    sweeper.run_forever(), name="failure-event-retention"
+                )
+                stack.callback(sweeps.cancel)
             yield
 
     app = FastAPI(
@@ -161,6 +172,7 @@ def create_app(
         updates_device_router,
         capabilities_router,
         capabilities_device_router,
+        failures_router,
         failures_device_router,
     ):
         api.include_router(router)
