@@ -181,11 +181,16 @@ def add_sized_image(
 
 @contextlib.contextmanager
 def live_update_service(
-    directory: Path, sqlite_template: Path, *, os_image_bytes: int = 8192
+    directory: Path,
+    sqlite_template: Path,
+    *,
+    os_image_bytes: int = 8192,
+    rollout_evaluation_interval_s: float | None = None,
 ) -> Iterator[LiveUpdateService]:
     """Start the service (see the module docstring); stop it afterwards.
 
-    26.11 is an image of ``os_image_bytes``.
+    26.11 is an image of ``os_image_bytes``; the rollout evaluator ticks every
+    ``rollout_evaluation_interval_s`` (the service's default when None).
     """
     database = directory / "sevenfold.db"
     shutil.copy(sqlite_template, database)
@@ -197,6 +202,10 @@ def live_update_service(
         job_poll_interval_s=0.02,
         key_encryption_key_file=kek_file,
     )
+    if rollout_evaluation_interval_s is not None:
+        settings = settings.model_copy(
+            update={"rollout_evaluation_interval_s": rollout_evaluation_interval_s}
+        )
     clock = ManualClock(SystemClock().now().replace(microsecond=0))
     engine = make_engine(settings.effective_database_url)
     app = create_app(settings, clock=clock, engine=engine)
