@@ -8,6 +8,10 @@ from sevenfold.cli.commands.device import device_commands
 from sevenfold.cli.commands.device_capability import DEVICE_CAPABILITY_COMMANDS
 from sevenfold.cli.commands.device_group import device_group_group
 from sevenfold.cli.commands.device_update import DEVICE_UPDATE_COMMANDS
+from sevenfold.cli.commands.failure_event import (
+    download_error_report,
+    failure_event_group,
+)
 from sevenfold.cli.commands.image import image_group
 from sevenfold.cli.commands.image_package import image_package_group
 from sevenfold.cli.commands.image_signing_key import image_signing_key_group
@@ -22,6 +26,7 @@ from sevenfold.cli.commands.token import token_group
 from sevenfold.cli.commands.update_key import update_key_group
 
 product_group.add_command(measurement_group)
+tenant_group.add_command(download_error_report)
 for _command in DEVICE_UPDATE_COMMANDS + DEVICE_CAPABILITY_COMMANDS:
     device_commands.add_command(_command)
 
@@ -36,6 +41,7 @@ OPERATOR_COMMANDS: tuple[click.Command, ...] = (
     device_group_group,
     os_release_group,
     rollout_group,
+    failure_event_group,
     audit_group,
     ca_certificate_group,
     image_signing_key_group,
