@@ -128,6 +128,12 @@ class RolloutEvaluator:
         self._deliveries = _delivery_pool()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        self._ticks = 0
+
+    @property
+    def ticks(self) -> int:
+        """Ticks :meth:`run_forever` has finished (for health checks and tests)."""
+        return self._ticks
 
     def run_once(self) -> EvaluationResult:
         """One tick over every running rollout, each in its own transaction (a
@@ -298,6 +304,7 @@ class RolloutEvaluator:
                     raise
                 except Exception:  # a failing tick must not stop later ones
                     log.exception("rollout.evaluator.error")
+                self._ticks += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), timeout=self._interval_s)
         finally:
