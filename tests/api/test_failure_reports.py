@@ -2,6 +2,7 @@
 often it is re-sent, the device's context copied from its record, malformed and
 malicious batches refused whole, and a device writing only into its own tenant."""
 
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -193,6 +194,17 @@ MALFORMED_BATCHES: dict[str, Any] = {
     "huge_description": {"events": [_event_json(description="x" * 201)]},
     "unknown_kind": {"events": [_event_json(kind="meltdown")]},
     "time_without_zone": {"events": [_event_json(last_at="2026-11-25T12:00:00")]},
+    "time_overflowing_utc_before_year_1": {
+        "events": [
+            _event_json(
+                first_at="0001-01-01T00:00:00+05:00",
+                last_at="0001-01-01T00:00:00+05:00",
+            )
+        ]
+    },
+    "time_overflowing_utc_after_year_9999": {
+        "events": [_event_json(last_at="9999-12-31T23:59:59-05:00")]
+    },
     "last_before_first": {
         "events": [
             _event_json(
@@ -312,3 +324,21 @@ def test_device_of_one_tenant_cannot_write_or_read_another_tenants_events(
     with make_session_factory(app.state.sevenfold.engine)() as session:
         count = session.scalar(select(func.count()).select_from(FailureEventRecord))
     assert count == 2
+
+
+@pytest.mark.parametrize("field", ["key", "description"])
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone \ud800 surrogate"])
+def test_nul_or_lone_surrogate_in_text_is_refused_not_a_server_error(
+    app: FastAPI, device: Reporter, field: str, text: str
+) -> None:
+    """PostgreSQL's text refuses NUL and no database stores a lone surrogate: a
+    device sending one must get a 422, not crash the request (and nothing is
+    stored on SQLite, which would have taken the NUL)."""
+    body = {"events": [_event_json(**{field: text})], "dropped_total": 0}
+    response = device.client.post(
+        "/api/v1/device/failure-reports",
+        content=json.dumps(body).encode("ascii"),  # \u0000 and \ud800 escapes
+        headers={**device.headers, "Content-Type": "application/json"},
+    )
+    assert_problem(response, 422, "invalid-failure-report")
+    assert _stored(app) == []

@@ -213,7 +213,10 @@ def _time(raw: dict[str, Any], name: str) -> datetime:
         raise FailureReportError(f"{name} is not an ISO 8601 time") from err
     if moment.tzinfo is None:
         raise FailureReportError(f"{name} carries a time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as err:  # year 1 east of UTC, year 9999 west of it
+        raise FailureReportError(f"{name} is out of range") from err
 
 
 _EVENT_FIELDS = frozenset(

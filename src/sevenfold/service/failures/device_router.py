@@ -9,12 +9,13 @@ stored); the global body limit applies before that. The device's tenant, group a
 product come from its certificate and device record, never from the body.
 """
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
 from sevenfold.protocol.errors import FailureReportError
-from sevenfold.protocol.failures import parse_failure_batch
+from sevenfold.protocol.failures import FailureBatch, parse_failure_batch
 from sevenfold.service.api.deps import ClockDep, SessionDep, app_state
 from sevenfold.service.device_auth.dependency import DeviceDep
 from sevenfold.service.device_auth.router import DEVICE_AUTH_RESPONSES
@@ -28,10 +29,28 @@ router = APIRouter(
 )
 
 MAX_REASON_CHARS = 200
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 BATCH_BODY_DESCRIPTION = (
     "A FailureBatch (protocol.failures): {events: [up to 100 events], "
     "dropped_total: N}; see docs/failures.md."
 )
+
+
+def _check_storable(batch: FailureBatch) -> None:
+    """Refuse text no database can store: a NUL (PostgreSQL's text refuses it) or a
+    lone UTF-16 surrogate (JSON's ``\\ud800`` escape; not encodable as UTF-8). The
+    protocol allows any other character in a key or description (an app's output
+    may hold line breaks); the CSV report and the API quote them.
+
+    Raises:
+        FailureReportError: such a character in an event's key or description.
+    """
+    for event in batch.events:
+        for name, text in (("key", event.key), ("description", event.description)):
+            if _UNSTORABLE_RE.search(text):
+                raise FailureReportError(
+                    f"an event {name} holds a NUL or a lone surrogate"
+                )
 
 
 @router.post("/failure-reports", response_model=FailureReportAnswer)
@@ -45,6 +64,7 @@ def report_failures(
     """Store the batch's new events once; acknowledge every event of the batch."""
     try:
         batch = parse_failure_batch(body)
+        _check_storable(batch)
     except FailureReportError as err:
         # The message may quote field names the sender chose: keep it short.
         reason = str(err)[:MAX_REASON_CHARS]
