@@ -2,6 +2,8 @@
 threshold to the rollout being paused, as an operator polling
 ``GET /api/v1/rollouts/{id}`` sees it.
 
+The devices taking part are moved into the product's ``Production OS
+Evaluation`` group (on ``retail-eval``) first, so each rollout holds exactly them.
 Each run, over the real API as the platform administrator: a new signed OS image
 is uploaded and published to ``retail-eval`` (7-day evaluation window), and a
 rollout of it is created on ``retail-eval`` with one wave of every device (soaking
@@ -44,6 +46,7 @@ HALT_TIMEOUT_S = 60.0
 SOAK_S = 86_400
 EVAL_WINDOW_DAYS = 7
 IMAGE_PAYLOAD_BYTES = 4096
+EVALUATION_GROUP = "Production OS Evaluation"  # a default group on retail-eval
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +132,14 @@ def _device(service: TlsServiceTarget, device: CertifiedDevice) -> httpx.Client:
     )
 
 
-def _answered(response: httpx.Response) -> dict[str, Any]:
+def _answered(response: httpx.Response) -> Any:
+    """The JSON body of a successful answer."""
     if response.status_code >= 400:
         raise RuntimeError(
             f"{response.request.method} {response.request.url.path}: "
             f"HTTP {response.status_code} {response.text[:300]}"
         )
-    body: dict[str, Any] = response.json()
-    return body
+    return response.json()
 
 
 class HaltBench:
@@ -158,13 +161,21 @@ class HaltBench:
         self._operator = _operator(service)
         self._clients = {d.device_id: _device(service, d) for d in devices}
         register_signing_key(self._operator, service.token, self._key, platform=True)
-        # Devices of the group take OS releases under evaluation.
-        _answered(
-            self._operator.patch(
-                f"/api/v1/device-groups/{service.group_id}",
-                json={"os_feed": "retail-eval"},
+        # Only these devices take OS releases under evaluation: they move to the
+        # product's evaluation group (retail-eval), so every rollout holds them all.
+        groups = _answered(
+            self._operator.get(
+                "/api/v1/device-groups", params={"product_id": service.product_id}
             )
         )
+        evaluation = next(g["id"] for g in groups if g["name"] == EVALUATION_GROUP)
+        for device in devices:
+            _answered(
+                self._operator.patch(
+                    f"/api/v1/devices/{device.device_id}",
+                    json={"device_group_id": evaluation},
+                )
+            )
 
     def close(self) -> None:
         """Close every client."""
@@ -203,7 +214,7 @@ class HaltBench:
         return release, package_target(package_file)
 
     def _rollout(self, release_id: str) -> dict[str, Any]:
-        return _answered(
+        created: dict[str, Any] = _answered(
             self._operator.post(
                 "/api/v1/rollouts",
                 json={
@@ -217,9 +228,13 @@ class HaltBench:
                 },
             )
         )
+        return created
 
     def _show(self, rollout_id: str) -> dict[str, Any]:
-        return _answered(self._operator.get(f"/api/v1/rollouts/{rollout_id}"))
+        shown: dict[str, Any] = _answered(
+            self._operator.get(f"/api/v1/rollouts/{rollout_id}")
+        )
+        return shown
 
     def _wait_for(self, rollout_id: str, done: Any, what: str) -> dict[str, Any]:
         deadline = time.perf_counter() + HALT_TIMEOUT_S

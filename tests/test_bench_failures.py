@@ -22,7 +22,7 @@ def test_failure_bench_runs_on_sqlite(
     monkeypatch.setenv(failures.EVALUATION_INTERVAL_ENV, "0.2")
     argv = [
         "--backends", "sqlite", "--duration-s", "1", "--warmup-s", "0.3",
-        "--devices", "3", "--concurrency", "2", "--batch-events", "10",
+        "--devices", "4", "--concurrency", "2", "--batch-events", "10",
         "--halt-runs", "1", "--halt-devices", "3",
         "--halt-threshold-percent", "40", "--output-dir", str(tmp_path),
     ]  # fmt: skip
