@@ -32,7 +32,7 @@ BODY_FIELD_KEYS = {
     "device_group_id", "os_feed", "update_policy", "app_updates", "kind", "sha256",
     "version", "label", "records", "public_key_pem", "repository",
     "image_id", "image_ids", "eval_window_days", "note", "reason",
-    "os_release_id", "deployment_id", "waves", "policy",
+    "os_release_id", "deployment_id", "waves", "policy", "keyid", "signature",
 }  # fmt: skip
 NO_RELEASE_ID = "5f0b7e0e-0000-4000-8000-000000000000"
 NO_ROLLOUT_ID = "5f0b7e0e-0000-4000-8000-0000000000a1"
@@ -47,6 +47,8 @@ OTHER_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     # Rotation acts on the caller's own keys; the walk's ``role`` is a tenant role,
     # which is no TUF role, so B's own request is invalid.
     ("POST", "/api/v1/update-keys/rotate"): {422: "validation-error"},
+    ("POST", "/api/v1/update-keys/take-offline"): {422: "validation-error"},
+    ("POST", "/api/v1/update-keys/pending/signatures"): {422: "validation-error"},
     # The image upload takes raw bytes, not JSON: what the walk sends is no package.
     ("POST", "/api/v1/images"): {422: "invalid-image-package"},
     # The walk names an OS release and a deployment at once, which no rollout takes;
@@ -129,6 +131,8 @@ def _body_values(fleet: Fleet, serial: int) -> dict[str, Any]:
         "deployment_id": fleet.deployment_id,
         "waves": [{"size": 1, "unit": "count"}],
         "policy": {"min_devices": 1},
+        "keyid": "0" * 64,
+        "signature": "00",
     }
 
 

@@ -49,7 +49,7 @@ def test_device_update_commands_show_status_and_request_a_check(
 
 def test_update_key_commands_list_and_rotate(cli: Cli) -> None:
     keys = cli.json("update-key", "list")
-    assert len(keys) == 8
+    assert len(keys) == 9  # four roles per repository, and the image "images"
     assert {(key["repository"], key["root_version"]) for key in keys} == {
         ("image", 1),
         ("director", 1),
