@@ -80,7 +80,8 @@ def database_url(
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> ServiceSettings:
-    """Settings for one test: its own data dir, database and KEK, fast job polling."""
+    """Settings for one test: its own data dir, database and KEK, fast job polling,
+    a quiet rollout evaluator."""
     kek_file = tmp_path / "kek" / "key-encryption-key"
     create_key_encryption_key_file(kek_file)
     return ServiceSettings(
@@ -88,6 +89,9 @@ def settings(tmp_path: Path, database_url: str) -> ServiceSettings:
         database_url=database_url,
         job_poll_interval_s=0.02,
         key_encryption_key_file=kek_file,
+        # The rollout evaluator ticks at start-up and when woken; tests that need
+        # more call its run_once (a 10 s tick would open waves mid-test).
+        rollout_evaluation_interval_s=3600.0,
     )
 
 
