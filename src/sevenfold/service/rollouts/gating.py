@@ -7,31 +7,50 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sevenfold.protocol.rollouts import RolloutState
+from sevenfold.service.deployments.models import Deployment
+from sevenfold.service.images.models import Image
+from sevenfold.service.releases.models import OsRelease
 from sevenfold.service.rollouts.models import Rollout, RolloutMember, RolloutWave
 
 
-def latest_rollout_of_release(
-    session: Session, os_release_id: str, os_feed: str
-) -> Rollout | None:
-    """The newest rollout of a release on a feed (indexed lookup)."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.os_release_id == os_release_id, Rollout.os_feed == os_feed)
+def release_image_and_rollout(
+    session: Session, release: OsRelease, os_feed: str
+) -> tuple[Image, Rollout | None]:
+    """A release's image with the release's newest rollout on ``os_feed``, in one
+    statement (the rollout by the ``(os_release_id, os_feed)`` index)."""
+    row = session.execute(
+        select(Image, Rollout)
+        .outerjoin(
+            Rollout,
+            (Rollout.os_release_id == release.id) & (Rollout.os_feed == os_feed),
+        )
+        .where(Image.id == release.image_id)
         .order_by(Rollout.created_at.desc(), Rollout.id.desc())
         .limit(1)
-    ).first()
+    ).one()
+    return row[0], row[1]
 
 
-def latest_rollout_of_deployment(
-    session: Session, deployment_id: str
-) -> Rollout | None:
-    """The newest rollout of a deployment (indexed lookup)."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.deployment_id == deployment_id)
-        .order_by(Rollout.created_at.desc(), Rollout.id.desc())
+def current_deployment_and_rollout(
+    session: Session, device_group_id: str
+) -> tuple[Deployment, Rollout | None] | None:
+    """The group's current deployment with its newest rollout, in one statement
+    (a no-op update check reads no more rows than before rollouts existed)."""
+    row = session.execute(
+        select(Deployment, Rollout)
+        .outerjoin(Rollout, Rollout.deployment_id == Deployment.id)
+        .where(
+            Deployment.device_group_id == device_group_id,
+            Deployment.superseded_at.is_(None),
+        )
+        .order_by(
+            Deployment.created_at.desc(),
+            Rollout.created_at.desc(),
+            Rollout.id.desc(),
+        )
         .limit(1)
     ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def device_in_open_wave(session: Session, rollout_id: str, device_id: str) -> bool:

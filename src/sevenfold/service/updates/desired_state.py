@@ -23,7 +23,8 @@ has not completed is offered only to members of the rollout's opened waves while
 runs; the others get the next older visible release. A group's current deployment
 under an unfinished rollout likewise goes only to open-wave members; the others get
 the group's previous deployment, unless they already run the current one's images.
-Without a rollout each path is one indexed lookup more than before.
+The newest rollout comes in the same statement as the release's image or the
+group's current deployment, so a check without rollouts reads no more than before.
 """
 
 from collections.abc import Iterator
@@ -86,19 +87,20 @@ def _older_visible_releases(
             yield release
 
 
-def offered_release(
+def offered_release_image(
     session: Session, feed: OsFeed, device_id: str, now: datetime
-) -> OsRelease | None:
-    """The newest release the feed sees at ``now`` that its rollout, if any, offers
-    to this device (one rollout lookup per candidate)."""
+) -> Image | None:
+    """The image of the newest release the feed sees at ``now`` that its rollout,
+    if any, offers to this device. Each candidate's image and newest rollout come
+    in one statement, so without rollouts a check reads what it read before."""
     newest = releases.newest_release_for_feed(session, feed, now)
     if newest is None:
         return None
     candidates = chain((newest,), _older_visible_releases(session, feed, newest, now))
     for release in candidates:
-        rollout = gating.latest_rollout_of_release(session, release.id, feed.value)
+        image, rollout = gating.release_image_and_rollout(session, release, feed.value)
         if gating.offers_to_device(session, rollout, device_id):
-            return release
+            return image
     return None
 
 
@@ -106,8 +108,7 @@ def newest_release_image(
     session: Session, feed: str, device_id: str, now: datetime
 ) -> Image | None:
     """The image of the newest release a feed offers this device at ``now``."""
-    release = offered_release(session, OsFeed(feed), device_id, now)
-    return None if release is None else session.get(Image, release.image_id)
+    return offered_release_image(session, OsFeed(feed), device_id, now)
 
 
 def _deployment_images(session: Session, deployment_id: str) -> list[Image]:
@@ -121,18 +122,15 @@ def _deployment_images(session: Session, deployment_id: str) -> list[Image]:
     )
 
 
-def _newest_deployment(
-    session: Session, device_group_id: str, *, current: bool
-) -> Deployment | None:
-    """The group's current deployment, or its newest superseded one."""
-    superseded = Deployment.superseded_at
+def _previous_deployment(session: Session, device_group_id: str) -> Deployment | None:
+    """The group's newest superseded deployment."""
     return session.scalars(
         select(Deployment)
         .where(
             Deployment.device_group_id == device_group_id,
-            superseded.is_(None) if current else superseded.is_not(None),
+            Deployment.superseded_at.is_not(None),
         )
-        .order_by(Deployment.created_at.desc(), superseded.desc())
+        .order_by(Deployment.created_at.desc(), Deployment.superseded_at.desc())
         .limit(1)
     ).first()
 
@@ -156,16 +154,16 @@ def offered_apps(
     """The app images the group's deployments offer this device; None when the
     cloud does not manage its apps (never deployed, or its only deployment is held
     back by a rollout)."""
-    current = _newest_deployment(session, device_group_id, current=True)
-    if current is None:
+    found = gating.current_deployment_and_rollout(session, device_group_id)
+    if found is None:
         return None
+    current, rollout = found
     images = _deployment_images(session, current.id)
-    rollout = gating.latest_rollout_of_deployment(session, current.id)
     if gating.offers_to_device(session, rollout, device_id) or _runs_images(
         session, device_id, images
     ):
         return images
-    previous = _newest_deployment(session, device_group_id, current=False)
+    previous = _previous_deployment(session, device_group_id)
     return None if previous is None else _deployment_images(session, previous.id)
 
 
