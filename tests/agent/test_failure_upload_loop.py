@@ -196,6 +196,8 @@ def test_without_a_certificate_nothing_is_sent(tmp_path: Path) -> None:
     running(s, body)
     assert len(s.service.batches) == 1
     assert s.uploader.consecutive_failures == 0
+    # Without a certificate it looks again within the first backoff step.
+    assert 0 <= s.sleeps.delays_s[0] <= BACKOFF_BASE_S
 
 
 def test_only_what_the_service_acknowledges_is_removed(tmp_path: Path) -> None:

@@ -189,13 +189,19 @@ class FailureUploader:
         """Upload now, then on every record and every interval, until ``stop``."""
         while not stop.is_set():
             self._recorded.clear()
-            await self.drain()
+            sent = await self.drain()
             if self._failures:
                 # After a failure a new record must not cut the backoff short.
                 delay_s = backoff_delay_s(
                     self._failures, self._backoff_base_s, self._backoff_max_s, self._rng
                 )
                 await self._wait(delay_s, stop, nudge=None)
+            elif not sent:
+                # No certificate yet: look again soon (attestation brings one).
+                delay_s = backoff_delay_s(
+                    1, self._backoff_base_s, self._backoff_max_s, self._rng
+                )
+                await self._wait(delay_s, stop, nudge=self._recorded)
             else:
                 await self._wait(self._interval_s, stop, nudge=self._recorded)
 
