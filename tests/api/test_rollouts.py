@@ -28,6 +28,7 @@ from sevenfold.protocol.rollouts import (
 from sevenfold.protocol.updates import ImageType, ReleaseState
 from sevenfold.service.audit.models import AuditEvent
 from sevenfold.service.db.engine import make_session_factory
+from sevenfold.service.devices.models import Device
 from sevenfold.service.errors import ConflictError
 from sevenfold.service.products.models import DeviceGroup
 from sevenfold.service.rollouts import service as rollouts
@@ -157,6 +158,37 @@ def test_deployment_rollout_members_are_the_groups_devices(
     assert [w["devices"] for w in rollout["waves"]] == [2, 18]
     assert rollout["tenant_id"] == admin.tenant_id
     assert rollout["device_group_id"] == product.group_ids["Field Test"]
+    events = client.get(f"{API}/audit-events?limit=1000", headers=admin.headers).json()[
+        "items"
+    ]
+    created = next(e for e in events if e["action"] == "rollout.create")
+    assert created["target_id"] == rollout["id"]
+    assert created["details"]["members"] == len(devices)
+
+
+def test_revoked_devices_are_not_members(
+    app: FastAPI, client: TestClient, clock: ManualClock, admin: TenantAccess
+) -> None:
+    product = product_with_groups(client, admin)
+    kept, revoked = add_devices(app, clock, product, "Production", 2)
+    with make_session_factory(app.state.sevenfold.engine)() as session:
+        session.execute(
+            update(Device).where(Device.id == revoked).values(revoked_at=clock.now())
+        )
+        session.commit()
+    release = _release(client, app, clock, admin, "27.1")
+
+    rollout = post_rollout(
+        client,
+        admin,
+        {
+            "os_release_id": release["id"],
+            "os_feed": "retail",
+            "waves": percent_waves(100),
+        },
+    )
+
+    assert _members(app, rollout["id"]) == {kept: 0}
 
 
 def test_membership_of_thousands_of_devices_is_stored_in_one_create(
