@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from sevenfold.agent.attestation_client import AttestationClient
 from sevenfold.agent.config import AgentConfig
-from sevenfold.agent.failure_queue import FailureQueue
+from sevenfold.agent.failure_queue import FailureQueue, read_failures
 from sevenfold.agent.failure_recorder import QueueFailureRecorder
 from sevenfold.agent.failure_upload import (
     FailureReportClient,
@@ -48,8 +48,10 @@ from sevenfold.service.failures.models import (
     DeviceFailureQueueState,
     FailureEventRecord,
 )
+from tests.agent.agent_process import agent_run_command, run_agent_once
 from tests.agent.live_update_service import (
     AGENT_SHA256,
+    FACTORY_OS_VERSION,
     LiveUpdateService,
     live_update_service,
 )
@@ -433,3 +435,49 @@ def test_a_week_offline_backlog_is_uploaded_when_the_service_is_back(
     state = queue_state(service, device.device_id)
     assert state is not None
     assert state.dropped_total == 0
+
+
+def test_the_agent_process_records_its_own_failures_and_uploads_them(
+    service: LiveUpdateService, tmp_path: Path
+) -> None:
+    """``sevenfold agent run`` itself: offline at start it records its failed
+    attestations; once the link is back it attests and uploads them, with an app
+    crash recorded before it started."""
+    enrolled = service.enroll(tmp_path / "device")
+    recorder = QueueFailureRecorder(
+        FailureQueue(enrolled.state_dir, clock=SystemClock()),
+        server_url=service.url,
+        os_version=lambda: FACTORY_OS_VERSION,
+    )
+    recorder.record_app_exit("app-1", None, signal=6)
+    with cutting_relay(_target(service), seed=5, cut_probability=0.0) as relay:
+        relay.offline.set()
+        command = agent_run_command(enrolled, relay.url, service.tls.ca_file)
+
+        def steady() -> bool:
+            pending = read_failures(enrolled.state_dir).records
+            if relay.offline.is_set():
+                if any(r.kind is FailureKind.NETWORK_FAILURE for r in pending):
+                    relay.offline.clear()  # the link comes back
+                return False
+            kinds = {e.kind for e in stored_events(service, enrolled.device_id)}
+            return kinds == {"app-crash", "network-failure"}
+
+        for _ in range(4):  # an update's reboot ends a run; the next one goes on
+            run = run_agent_once(command, tmp_path / "agent.log", steady)
+            if run.stopped_in_steady_state:
+                break
+        assert run.stopped_in_steady_state, run.output[-3000:]
+
+    events = {e.kind: e for e in stored_events(service, enrolled.device_id)}
+    crash, network = events["app-crash"], events["network-failure"]
+    assert (crash.component_id, crash.signal, crash.os_version) == (
+        "app-1",
+        6,
+        FACTORY_OS_VERSION,
+    )
+    assert network.host == "127.0.0.1"
+    assert network.os_version == FACTORY_OS_VERSION  # from the booted slot
+    assert network.count >= 1
+    pending = {r.event_id for r in read_failures(enrolled.state_dir).records}
+    assert not pending & {crash.event_id, network.event_id}
