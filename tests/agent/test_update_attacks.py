@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tuf.api.metadata import Metadata, Timestamp
+from tuf.api.metadata import Metadata, Snapshot, Timestamp
 
 from sevenfold.agent.update_cycle import CycleResult
 from sevenfold.protocol.updates import (
@@ -25,7 +25,7 @@ from tests.agent.update_support import (
     make_device,
     make_image,
 )
-from tests.support.uptane_simulator import expires_in
+from tests.support.uptane_simulator import custom_of, expires_in, target_entry
 
 METADATA_REFUSED = "metadata-refused"
 TARGET_REFUSED = "target-refused"
@@ -280,3 +280,25 @@ def test_security_version_rollback_is_refused_even_if_both_repositories_sign_it(
     device.assert_refused(outcome, "security-version-rollback", "below this device")
     device.assert_untouched(running=patched)
     assert device.backend.committed_os() == patched
+
+
+def test_attacker_with_the_online_snapshot_and_timestamp_keys_cannot_add_a_target(
+    device: UpdateDevice,
+) -> None:
+    """Every online key is stolen (the director's, the image repository's snapshot
+    and timestamp): the attacker lists a rogue OS image in ``images`` and signs it
+    with a key it holds, but only the key the top-level targets delegate
+    ``blobs/*`` to makes the device believe an image was released."""
+    simulator = device.simulator
+    image = simulator.image
+    package, rogue = make_image(device.key, kind=ImageType.OS, version="99.0")
+    simulator.blobs[rogue.sha256] = package
+    entry = target_entry(rogue, custom_of(rogue))
+    image.listing.targets[entry.path] = entry
+    image.publish(signers={"images": image.signers[Snapshot.type]})
+    simulator.set_director_targets((rogue,))
+
+    outcome = device.check()
+
+    device.assert_refused(outcome, METADATA_REFUSED, "UnsignedMetadataError")
+    device.assert_untouched()

@@ -3,7 +3,9 @@
 Both are real TUF repositories made with python-tuf's Metadata API (consistent
 snapshots, every version kept, ed25519 keys), served through a ``FetcherInterface``
 on the device routes' URLs (docs/updates.md §4), like python-tuf's own
-``tests/repository_simulator.py``. Attack tests reach in: replay an old file, serve
+``tests/repository_simulator.py``. Like the service's, the image repository's
+top-level targets list nothing and delegate ``blobs/*`` (terminating) to an
+``images`` role that lists the images. Attack tests reach in: replay an old file, serve
 other bytes for a URL, sign with a stolen key, rotate keys through root.
 """
 
@@ -16,6 +18,8 @@ from typing import Any
 from securesystemslib.signer import CryptoSigner, Signer
 from tuf.api.exceptions import DownloadHTTPError
 from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
     Metadata,
     MetaFile,
     Root,
@@ -45,6 +49,7 @@ from sevenfold.protocol.updates import (
 SERVER_URL = "https://updates.sevenfold.test"
 TUF_URL = f"{SERVER_URL}/api/v1/device/tuf/"
 TOP_LEVEL_ROLES = (Root.type, Timestamp.type, Snapshot.type, Targets.type)
+IMAGES_ROLE = "images"
 Chunks = Callable[[], Iterator[bytes]]
 
 
@@ -76,9 +81,10 @@ def target_entry(target: TargetDescription, custom: dict[str, Any]) -> TargetFil
 
 
 class SimulatedRepository:
-    """One TUF repository with consistent snapshots; every version is kept."""
+    """One TUF repository with consistent snapshots; every version is kept. With
+    ``delegated`` the targets delegate ``blobs/*`` to the ``images`` role."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, delegated: bool = False) -> None:
         self.name = name
         self.signers: dict[str, Signer] = {}
         root = Root(expires=expires_in(365), consistent_snapshot=True)
@@ -89,6 +95,19 @@ class SimulatedRepository:
         self.timestamp = Metadata(Timestamp(expires=expires_in(1)))
         self.snapshot = Metadata(Snapshot(expires=expires_in(7)))
         self.targets = Metadata(Targets(expires=expires_in(90)))
+        self.images: Metadata[Targets] | None = None
+        if delegated:
+            self.signers[IMAGES_ROLE] = CryptoSigner.generate_ed25519()
+            key = self.signers[IMAGES_ROLE].public_key
+            self.targets.signed.delegations = Delegations(
+                keys={key.keyid: key},
+                roles={
+                    IMAGES_ROLE: DelegatedRole(
+                        IMAGES_ROLE, [key.keyid], 1, True, ["blobs/*"]
+                    )
+                },
+            )
+            self.images = Metadata(Targets(expires=expires_in(90)))
         self.files: dict[str, bytes] = {}  # "N.root.json", "timestamp.json", ...
         self.timestamps: list[bytes] = []  # every timestamp ever published
         self._publish_root(())
@@ -105,6 +124,11 @@ class SimulatedRepository:
         self._sign_chain(
             first=False, timestamp_expires=timestamp_expires, signers=signers
         )
+
+    @property
+    def listing(self) -> Targets:
+        """The targets metadata that lists the images (``images`` if delegated)."""
+        return (self.images or self.targets).signed
 
     def rotate_keys(self, *roles: str) -> None:
         """Replace ``roles``' keys in a new root (signed by the unchanged root key),
@@ -148,6 +172,14 @@ class SimulatedRepository:
         )
         snapshot = self.snapshot.signed
         snapshot.meta["targets.json"] = MetaFile(version=targets.version)
+        if self.images is not None:
+            images = self.images.signed
+            if not first:
+                images.version += 1
+            self.files[f"{images.version}.{IMAGES_ROLE}.json"] = self.signed_bytes(
+                self.images, keys[IMAGES_ROLE]
+            )
+            snapshot.meta[f"{IMAGES_ROLE}.json"] = MetaFile(version=images.version)
         self.files[f"{snapshot.version}.snapshot.json"] = self.signed_bytes(
             self.snapshot, keys[Snapshot.type]
         )
@@ -166,7 +198,7 @@ class UptaneSimulator(FetcherInterface):
 
     device_id: str
     image: SimulatedRepository = field(
-        default_factory=lambda: SimulatedRepository("image")
+        default_factory=lambda: SimulatedRepository("image", delegated=True)
     )
     director: SimulatedRepository = field(
         default_factory=lambda: SimulatedRepository("director")
@@ -185,7 +217,7 @@ class UptaneSimulator(FetcherInterface):
         assert hashlib.sha256(package).hexdigest() == target.sha256
         self.blobs[target.sha256] = package
         entry = target_entry(target, custom_of(target))
-        self.image.targets.signed.targets[entry.path] = entry
+        self.image.listing.targets[entry.path] = entry
         self.image.publish()
 
     def set_director_targets(
