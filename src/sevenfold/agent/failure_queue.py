@@ -17,18 +17,26 @@ re-send carries the same content and the service counts it once. At most
 One process owns a queue (``agent run``); ``read_failures`` reads it without writing.
 """
 
-import json
 import logging
 import os
 import secrets
 import threading
-import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sevenfold.agent.errors import FailureQueueError
+from sevenfold.agent.failure_journal import (
+    FailureSnapshot,
+    Journal,
+    JournalEntry,
+    journal_line,
+    journal_path,
+    load_journal,
+    read_failures,
+    snapshot_of,
+)
 from sevenfold.agent.state import write_atomically
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.errors import FailureReportError
@@ -42,56 +50,15 @@ from sevenfold.protocol.failures import (
     FailureEvent,
     FailureKind,
     NetworkFailureKind,
-    parse_failure_event,
 )
 
-FAILURES_DIR = "failures"
-JOURNAL_FILE = "journal"
+__all__ = ["FailureQueue", "FailureSnapshot", "journal_path", "read_failures"]
+
 DEFAULT_AGGREGATION_WINDOW_S = 3600.0
 DEFAULT_MAX_RECORDS = 1000
 COMPACT_FACTOR = 4  # rewrite when the journal has this many lines per live record
 COMPACT_MIN_LINES = 64
-MAX_JOURNAL_BYTES = 64 * 1024 * 1024  # far past max_records; a bigger file is bad
 _log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Entry:
-    event: FailureEvent
-    sealed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class FailureSnapshot:
-    """What the queue holds: records oldest first, and the dropped counter."""
-
-    records: tuple[FailureEvent, ...]
-    sealed_ids: frozenset[str]
-    dropped_total: int
-    skipped_lines: int = 0
-
-
-@dataclass(slots=True)
-class _Journal:
-    entries: dict[str, _Entry] = field(default_factory=dict)
-    dropped_total: int = 0
-    lines: int = 0
-    skipped: int = 0
-
-
-def journal_path(state_dir: Path) -> Path:
-    """Where a device's failure journal lives."""
-    return state_dir / FAILURES_DIR / JOURNAL_FILE
-
-
-def read_failures(state_dir: Path) -> FailureSnapshot:
-    """The queue's contents, read without changing anything (``show-failures``).
-
-    Raises:
-        FailureQueueError: the journal cannot be read.
-    """
-    journal = _load(journal_path(state_dir))
-    return _snapshot(journal)
 
 
 class FailureQueue:
@@ -113,10 +80,10 @@ class FailureQueue:
         self._max_records = max_records
         self._lock = threading.Lock()
         try:
-            journal = _load(self._path)
+            journal = load_journal(self._path)
         except FailureQueueError as err:
             _log.error("failure journal unreadable, starting empty: %s", err)
-            journal = _Journal(skipped=1)
+            journal = Journal(skipped=1)
         self._entries = journal.entries
         self._dropped_total = journal.dropped_total
         self._lines = journal.lines
@@ -139,8 +106,8 @@ class FailureQueue:
     def snapshot(self) -> FailureSnapshot:
         """The records now, oldest first."""
         with self._lock:
-            return _snapshot(
-                _Journal(entries=self._entries, dropped_total=self._dropped_total)
+            return snapshot_of(
+                Journal(entries=self._entries, dropped_total=self._dropped_total)
             )
 
     def record(
@@ -191,7 +158,7 @@ class FailureQueue:
                 ops = []
                 while len(self._entries) >= self._max_records:
                     ops.append(self._drop_oldest_in_memory())
-                self._entries[event.event_id] = _Entry(event)
+                self._entries[event.event_id] = JournalEntry(event)
                 ops.append({"op": "open", "event": event.to_json()})
             try:
                 self._write(ops)
@@ -247,7 +214,9 @@ class FailureQueue:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _open_entry(self, kind: FailureKind, key: str, now: datetime) -> _Entry | None:
+    def _open_entry(
+        self, kind: FailureKind, key: str, now: datetime
+    ) -> JournalEntry | None:
         for entry in reversed(self._entries.values()):
             event = entry.event
             if entry.sealed or event.kind is not kind or event.key != key:
@@ -273,7 +242,7 @@ class FailureQueue:
         if self._dirty or due:
             self._compact()
             return
-        data = b"".join(_line(op) for op in ops)
+        data = b"".join(journal_line(op) for op in ops)
         try:
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             descriptor = os.open(
@@ -299,7 +268,7 @@ class FailureQueue:
             ops.append(
                 {"op": "open", "event": entry.event.to_json(), "sealed": entry.sealed}
             )
-        write_atomically(self._path, b"".join(_line(op) for op in ops))
+        write_atomically(self._path, b"".join(journal_line(op) for op in ops))
         self._lines = len(ops)
         self._dirty = False
 
@@ -351,90 +320,3 @@ def _bump_op(event: FailureEvent) -> dict[str, Any]:
         "count": event.count,
         "last_at": event.last_at.isoformat(),
     }
-
-
-def _line(op: dict[str, Any]) -> bytes:
-    body = json.dumps(op, separators=(",", ":"), sort_keys=True).encode()
-    return b"%08x %s\n" % (zlib.crc32(body), body)
-
-
-def _load(path: Path) -> _Journal:
-    journal = _Journal()
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_JOURNAL_BYTES + 1)
-    except FileNotFoundError:
-        return journal
-    except OSError as err:
-        raise FailureQueueError(f"cannot read {path}: {err.strerror}") from err
-    if len(data) > MAX_JOURNAL_BYTES:
-        raise FailureQueueError(f"{path} is larger than {MAX_JOURNAL_BYTES} bytes")
-    lines = data.split(b"\n")
-    if lines[-1] != b"":
-        # No newline at the end: the last write was torn by a crash.
-        _log.warning("failure journal: ignoring a torn last line")
-        journal.skipped += 1
-    for number, raw in enumerate(lines[:-1], start=1):
-        journal.lines += 1
-        try:
-            _apply(journal, _parse_line(raw))
-        except (ValueError, TypeError, KeyError, FailureReportError) as err:
-            _log.warning("failure journal line %d ignored: %s", number, err)
-            journal.skipped += 1
-    return journal
-
-
-def _parse_line(raw: bytes) -> dict[str, Any]:
-    checksum, _, body = raw.partition(b" ")
-    if len(checksum) != 8 or int(checksum, 16) != zlib.crc32(body):
-        raise ValueError("checksum mismatch (torn or corrupt)")
-    op = json.loads(body)
-    if not isinstance(op, dict):
-        raise TypeError("a journal line is a JSON object")
-    return op
-
-
-def _apply(journal: _Journal, op: dict[str, Any]) -> None:
-    entries = journal.entries
-    kind = op["op"]
-    if kind == "meta":
-        journal.dropped_total = max(journal.dropped_total, _count(op["dropped_total"]))
-    elif kind == "open":
-        event = parse_failure_event(op["event"])
-        entries[event.event_id] = _Entry(event, sealed=op.get("sealed") is True)
-    elif kind == "bump":
-        entry = entries.get(op["id"])
-        if entry is not None and not entry.sealed:
-            entry.event = replace(
-                entry.event,
-                count=_count(op["count"]),
-                last_at=datetime.fromisoformat(op["last_at"]),
-            )
-    elif kind == "seal":
-        for event_id in op["ids"]:
-            if event_id in entries:
-                entries[event_id].sealed = True
-    elif kind == "ack":
-        for event_id in op["ids"]:
-            entries.pop(event_id, None)
-    elif kind == "drop":
-        entries.pop(op["id"], None)
-        journal.dropped_total = max(journal.dropped_total, _count(op["dropped_total"]))
-    else:
-        raise ValueError(f"unknown journal operation {kind!r}")
-
-
-def _count(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise TypeError("a count is a non-negative integer")
-    return value
-
-
-def _snapshot(journal: _Journal) -> FailureSnapshot:
-    entries = list(journal.entries.values())
-    return FailureSnapshot(
-        records=tuple(entry.event for entry in entries),
-        sealed_ids=frozenset(e.event.event_id for e in entries if e.sealed),
-        dropped_total=journal.dropped_total,
-        skipped_lines=journal.skipped,
-    )
