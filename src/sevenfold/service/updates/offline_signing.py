@@ -240,6 +240,7 @@ def publish_if_complete(
                 f"{repository.value} {row.role} version {published.version} was "
                 f"published meanwhile; prepare the change again"
             )
+    for row in rows:
         metadata_store.store(
             session,
             tenant_id=tenant_id,
