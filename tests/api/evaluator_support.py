@@ -58,8 +58,9 @@ def wait_for_tick(app: FastAPI, ticks: int = 1, deadline_s: float = 30.0) -> Non
 
 
 @dataclass(frozen=True, slots=True)
-class OsRollout:
-    """An OS rollout and what the tests need of it."""
+class RolloutCase:
+    """A rollout and what the tests need of it (``release_id`` empty for a
+    deployment rollout, ``image_id`` one of its images)."""
 
     rollout_id: str
     release_id: str
@@ -80,7 +81,7 @@ def os_rollout(
     policy: dict[str, Any] | None = None,
     version: str = "27.1",
     product_name: str = "Thermostat",
-) -> OsRollout:
+) -> RolloutCase:
     """A new release rolled out on ``feed`` to ``devices`` row devices."""
     product = product_with_groups(client, admin, product_name)
     device_ids = (
@@ -98,7 +99,7 @@ def os_rollout(
     if policy is not None:
         body["policy"] = policy
     rollout = post_rollout(client, admin, body)
-    return OsRollout(
+    return RolloutCase(
         rollout["id"], release["id"], image.id, admin.tenant_id, device_ids
     )
 
@@ -116,7 +117,7 @@ def os_image(image_id: str) -> dict[str, Any]:
 def report(
     app: FastAPI,
     clock: ManualClock,
-    rollout: OsRollout,
+    rollout: RolloutCase,
     device_id: str,
     state: UpdateState,
     *,
@@ -142,7 +143,9 @@ def report(
         session.commit()
 
 
-def run(app: FastAPI, clock: ManualClock, rollout: OsRollout, *device_ids: str) -> None:
+def run(
+    app: FastAPI, clock: ManualClock, rollout: RolloutCase, *device_ids: str
+) -> None:
     """The devices download and then run the rollout's image."""
     for device_id in device_ids:
         report(
@@ -170,7 +173,7 @@ def event(kind: FailureKind, at: datetime) -> FailureEvent:
 def upload(
     app: FastAPI,
     clock: ManualClock,
-    rollout: OsRollout,
+    rollout: RolloutCase,
     device_id: str,
     *events: FailureEvent,
 ) -> bool:
@@ -194,7 +197,7 @@ def upload(
 def fail(
     app: FastAPI,
     clock: ManualClock,
-    rollout: OsRollout,
+    rollout: RolloutCase,
     kind: FailureKind,
     *device_ids: str,
 ) -> None:

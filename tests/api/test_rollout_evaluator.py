@@ -15,13 +15,15 @@ from sqlalchemy import select, update
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.failures import FailureKind
-from sevenfold.protocol.updates import UpdateState
+from sevenfold.protocol.updates import ImageType, UpdateState
 from sevenfold.service.audit.models import AuditEvent
 from sevenfold.service.db.engine import make_session_factory
 from sevenfold.service.devices.models import Device
 from sevenfold.service.rollouts.service import EVALUATOR_ACTOR
 from sevenfold.service.settings import ServiceSettings
 from tests.api.evaluator_support import (
+    ONE_SOAKING_WAVE,
+    RolloutCase,
     evaluator,
     event,
     member,
@@ -36,7 +38,13 @@ from tests.api.evaluator_support import (
     wait_for_tick,
 )
 from tests.api.failure_support import reporter
-from tests.api.rollout_support import API
+from tests.api.release_support import insert_image
+from tests.api.rollout_support import (
+    API,
+    add_devices,
+    post_rollout,
+    product_with_groups,
+)
 from tests.conftest import TenantAccess
 from tests.support.fleet import groups_by_name
 
@@ -192,6 +200,33 @@ def test_status_reports_mark_who_ran_and_who_succeeded(
         app, clock, rollout, later, UpdateState.DOWNLOADING, targeted=[rollout.image_id]
     )
     assert member(app, rollout.rollout_id, later).ran_at is None  # wave not open
+
+
+def test_a_deployment_rollout_counts_a_run_of_any_of_its_images(
+    app: FastAPI, client: TestClient, clock: ManualClock, admin: TenantAccess
+) -> None:
+    product = product_with_groups(client, admin)
+    devices = sorted(add_devices(app, clock, product, "Field Test", 2))
+    image = insert_image(app, clock, tenant_id=admin.tenant_id, kind=ImageType.APP)
+    deployed = client.post(
+        f"{API}/device-groups/{product.group_ids['Field Test']}/deployments",
+        json={"image_ids": [image.id]},
+        headers=admin.headers,
+    )
+    assert deployed.status_code == 201, deployed.text
+    created = post_rollout(
+        client,
+        admin,
+        {"deployment_id": deployed.json()["id"], "waves": [ONE_SOAKING_WAVE]},
+    )
+    rollout = RolloutCase(created["id"], "", image.id, admin.tenant_id, devices)
+    evaluator(app).run_once()
+
+    run(app, clock, rollout, devices[0])
+    report(app, clock, rollout, devices[1], UpdateState.DOWNLOADING, targeted=["x"])
+
+    assert member(app, rollout.rollout_id, devices[0]).ran_at == clock.now()
+    assert member(app, rollout.rollout_id, devices[1]).ran_at is None
 
 
 def test_failure_events_count_only_after_the_run_and_never_network_failures(

@@ -22,7 +22,7 @@ from sevenfold.protocol.failures import FailureKind
 from sevenfold.service.rollouts.webhook import SIGNATURE_HEADER
 from sevenfold.service.settings import ServiceSettings
 from tests.api.evaluator_support import (
-    OsRollout,
+    RolloutCase,
     evaluator,
     fail,
     os_rollout,
@@ -137,7 +137,7 @@ def _failing(
     clock: ManualClock,
     admin: TenantAccess,
     **options: str,
-) -> OsRollout:
+) -> RolloutCase:
     """A rollout 5 of whose 12 devices failed after running it."""
     rollout = os_rollout(app, client, clock, admin, **options)  # type: ignore[arg-type]
     evaluator(app).run_once()

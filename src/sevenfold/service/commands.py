@@ -28,6 +28,7 @@ from sevenfold.service.errors import (
     TlsSetupError,
 )
 from sevenfold.service.log_format import json_log_config
+from sevenfold.service.rollouts.errors import WebhookSecretError
 from sevenfold.service.settings import ServiceSettings, load_settings
 from sevenfold.service.tenants import service as tenant_service
 from sevenfold.service.tls.context import (
@@ -191,7 +192,7 @@ def serve_command(
     try:
         load_key_encryption_key(settings.effective_key_encryption_key_file)
         app = create_app(settings, engine=engine)
-    except KeyEncryptionKeyError as err:
+    except (KeyEncryptionKeyError, WebhookSecretError) as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(EXIT_NOT_READY)
     if ssl_context is not None:

@@ -132,7 +132,8 @@ def record_report(
                 at=now,
             )
         )
-    note_status_report(session, device_id, report, now)
+    if not repeated:  # a repeat says nothing new to the rollouts (and stays cheap)
+        note_status_report(session, device_id, report, now)
     return row.check_requested_at is not None
 
 
