@@ -92,6 +92,15 @@ class FailureQueueMachine(RuleBasedStateMachine):
                 # What the service stored is the sealed content.
                 self.acked_counts[event_id] = self.sealed[event_id].count
 
+    @rule(ids=consumes(batches))
+    def discard_one(self, ids: tuple[str, ...]) -> None:
+        """The service refused a record for good: dropped, counted."""
+        live = {event.event_id for event in self.queue.snapshot().records}
+        dropped_before = self.queue.dropped_total
+        removed = self.queue.discard(ids[:1])
+        assert removed == len([i for i in ids[:1] if i in live])
+        assert self.queue.dropped_total == dropped_before + removed
+
     @rule(torn=st.sampled_from(("none", "line", "garbage", "temporary")))
     def power_loss(self, torn: str) -> None:
         journal = journal_path(self.directory)

@@ -14,6 +14,7 @@ import pytest
 from sevenfold.agent.config import AgentConfig, ProxyConfig
 from sevenfold.agent.errors import (
     FailureUploadError,
+    FailureUploadRefusedError,
     ProxyAuthenticationError,
     UpdateUnreachableError,
 )
@@ -131,6 +132,17 @@ def test_a_5xx_answer_is_an_http_failure_and_a_4xx_is_none(tmp_path: Path) -> No
     assert classify_network_failure(error) is None
     status = UpdateUnreachableError("update-status answered 502")
     assert classify_network_failure(status) is NetworkFailureKind.HTTP
+
+
+def test_a_422_answer_is_a_refusal_not_a_network_failure(tmp_path: Path) -> None:
+    refused = (
+        b"HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/problem+json"
+        b"\r\ncontent-length: 2\r\n\r\n{}"
+    )
+    with scripted_server(refused) as port:
+        error = _upload_error(_config(tmp_path, f"http://127.0.0.1:{port}"))
+    assert isinstance(error, FailureUploadRefusedError)
+    assert classify_network_failure(error) is None
 
 
 def test_a_proxy_refusing_the_tunnel_is_a_proxy_failure(tmp_path: Path) -> None:

@@ -10,7 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sevenfold.agent.errors import FailureUploadUnreachableError
+from sevenfold.agent.errors import (
+    FailureUploadRefusedError,
+    FailureUploadUnreachableError,
+)
 from sevenfold.agent.failure_queue import FailureQueue
 from sevenfold.agent.failure_recorder import QueueFailureRecorder
 from sevenfold.agent.failure_upload import FailureUploader, UploadAnswer
@@ -30,6 +33,7 @@ class Service:
     stored: dict[str, FailureEvent] = field(default_factory=dict)
     batches: list[FailureBatch] = field(default_factory=list)
     failures_left: int = 0
+    poisoned: set[str] = field(default_factory=set)
     acknowledge: Callable[[list[str]], list[str]] = lambda ids: ids
 
     async def upload(self, batch: FailureBatch) -> UploadAnswer:
@@ -37,6 +41,8 @@ class Service:
         if self.failures_left:
             self.failures_left -= 1
             raise FailureUploadUnreachableError("failure-reports answered 503")
+        if any(event.event_id in self.poisoned for event in batch.events):
+            raise FailureUploadRefusedError("failure-reports refused the batch (422)")
         ids = [event.event_id for event in batch.events]
         new = [event for event in batch.events if event.event_id not in self.stored]
         for event in new:
@@ -217,3 +223,23 @@ def test_only_what_the_service_acknowledges_is_removed(tmp_path: Path) -> None:
     asyncio.run(s.uploader.drain())
     assert s.service.batches[2].events == first.events[2:]
     assert len(s.queue) == 0
+
+
+def test_a_record_the_service_refuses_is_found_dropped_and_counted(
+    tmp_path: Path,
+) -> None:
+    """A batch the service refuses as malformed would block the queue for ever:
+    it is halved until the refused record is alone, which is dropped and counted
+    in dropped_total; everything else arrives."""
+    s = setup(tmp_path, backlog=230)
+    poisoned = s.queue.snapshot().records[137]
+    s.service.poisoned = {poisoned.event_id}
+
+    assert asyncio.run(s.uploader.drain())
+
+    assert len(s.queue) == 0
+    assert s.queue.dropped_total == 1
+    assert len(s.service.stored) == 229
+    assert poisoned.event_id not in s.service.stored
+    assert s.service.batches[-1].dropped_total == 1
+    assert s.uploader.consecutive_failures == 0

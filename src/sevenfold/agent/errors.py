@@ -26,7 +26,8 @@ AgentError
                                 not the tenant's, older than the one applied)
 └── FailureQueueError           the failure journal cannot be read or a seal saved
 └── FailureUploadError          one failure-report upload failed
-    └── FailureUploadUnreachableError the service did not answer usably (retry)
+    ├── FailureUploadUnreachableError the service did not answer usably (retry)
+    └── FailureUploadRefusedError     the service refuses the batch as malformed
 """
 
 
@@ -222,3 +223,10 @@ class FailureUploadUnreachableError(FailureUploadError):
     """The service (or the proxy) did not answer, or answered a 5xx; try later."""
 
     reason = "failure-upload-unreachable"
+
+
+class FailureUploadRefusedError(FailureUploadError):
+    """The service refused the batch as malformed (422 ``invalid-failure-report``):
+    sending it again cannot help."""
+
+    reason = "failure-upload-refused"

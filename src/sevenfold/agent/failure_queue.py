@@ -211,6 +211,28 @@ class FailureQueue:
                     _log.error("cannot save failure acknowledgements: %s", err)
             return len(known)
 
+    def discard(self, event_ids: list[str] | tuple[str, ...]) -> int:
+        """Drop records the service refuses for good (a malformed record must not
+        block the queue); they count in ``dropped_total``. Returns how many."""
+        with self._lock:
+            ops = []
+            for event_id in dict.fromkeys(event_ids):
+                if self._entries.pop(event_id, None) is not None:
+                    self._dropped_total += 1
+                    ops.append(
+                        {
+                            "op": "drop",
+                            "id": event_id,
+                            "dropped_total": self._dropped_total,
+                        }
+                    )
+            if ops:
+                try:
+                    self._write(ops)
+                except OSError as err:
+                    _log.error("cannot save discarded failure records: %s", err)
+            return len(ops)
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -28,6 +28,7 @@ from sevenfold.agent.errors import (
     AgentError,
     FailureQueueError,
     FailureUploadError,
+    FailureUploadRefusedError,
     FailureUploadUnreachableError,
 )
 from sevenfold.agent.failure_queue import FailureQueue
@@ -35,7 +36,11 @@ from sevenfold.agent.failure_recorder import FailureRecorder
 from sevenfold.agent.schedule import backoff_delay_s
 from sevenfold.agent.update_status_client import SslContextFactory
 from sevenfold.agent.waiting import Sleep
-from sevenfold.protocol.failures import EVENT_ID_HEX_CHARS, FailureBatch
+from sevenfold.protocol.failures import (
+    EVENT_ID_HEX_CHARS,
+    MAX_BATCH_EVENTS,
+    FailureBatch,
+)
 
 FAILURE_REPORTS_PATH = "/api/v1/device/failure-reports"
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -93,6 +98,10 @@ class FailureReportClient:
         if 500 <= response.status_code <= 599:
             raise FailureUploadUnreachableError(
                 f"failure-reports answered {response.status_code}"
+            )
+        if response.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
+            raise FailureUploadRefusedError(
+                "failure-reports refused the batch as malformed (422)"
             )
         if response.status_code != httpx.codes.OK:
             raise FailureUploadError(f"failure-reports answered {response.status_code}")
@@ -211,15 +220,20 @@ class FailureUploader:
         if not self._has_certificate():
             _log.debug("no device certificate yet; failure upload waits")
             return False
+        max_events = MAX_BATCH_EVENTS
         for _ in range(MAX_BATCHES_PER_DRAIN):
             if len(self._queue) == 0:
                 break
             try:
-                batch = self._queue.seal_batch()
+                batch = self._queue.seal_batch(max_events)
                 answer = await self._client.upload(batch)
+            except FailureUploadRefusedError as err:
+                max_events = self._refused(batch, err)
+                continue
             except (AgentError, OSError) as err:
                 self._failed(err)
                 return False
+            max_events = MAX_BATCH_EVENTS
             removed = self._queue.acknowledge(answer.acknowledged)
             self.uploaded_total += removed
             self._failures = 0
@@ -232,6 +246,15 @@ class FailureUploader:
                 # The service kept everything back: try again at the next turn.
                 return True
         return True
+
+    def _refused(self, batch: FailureBatch, err: FailureUploadRefusedError) -> int:
+        """Halve a refused batch until the one record the service refuses is
+        found, and drop it (counted in ``dropped_total``); return the next size."""
+        if len(batch.events) > 1:
+            return len(batch.events) // 2
+        self._queue.discard([event.event_id for event in batch.events])
+        _log.error("failure record dropped, the service refuses it: %s", err)
+        return MAX_BATCH_EVENTS
 
     def _failed(self, err: AgentError | OSError) -> None:
         self._failures += 1
