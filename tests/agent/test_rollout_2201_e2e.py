@@ -187,7 +187,7 @@ class FleetDevice:
     director_targets: list[bytes] = field(default_factory=list)
     reports: list[UpdateStatusReport] = field(default_factory=list)
     outcomes: list[CycleOutcome] = field(default_factory=list)
-    installed_versions: set[str] = field(default_factory=set)
+    committed_versions: set[str] = field(default_factory=set)
 
     def fetcher_factory(self, tls: SslContextFactory) -> Callable[[], UpdateFetcher]:
         def make() -> UpdateFetcher:
@@ -382,7 +382,7 @@ def run_device(service: LiveUpdateService, device: FleetDevice) -> CycleOutcome:
         device.backend = DirInstallBackend(device.install_root)
         device.boot = device.backend.boot()
     committed = device.backend.committed_os()
-    device.installed_versions.add(committed.version)
+    device.committed_versions.add(committed.version)
     return last
 
 
@@ -636,21 +636,23 @@ def test_no_retail_device_is_ever_offered_the_halted_release(story: Story) -> No
         targeted = {image.sha256 for r in device.reports for image in r.targeted}
         assert bad not in targeted, device.name
         assert story.fixed_image.sha256 not in targeted, device.name
-        assert device.installed_versions == {FACTORY_OS_VERSION, RELEASED_OS_VERSION}
+        assert device.committed_versions == {FACTORY_OS_VERSION, RELEASED_OS_VERSION}
 
 
 def test_every_evaluation_device_ends_on_a_good_release_and_none_is_bricked(
     story: Story,
 ) -> None:
-    installed_bad = [d for d in story.good if BAD_RELEASE in d.installed_versions]
-    assert installed_bad, "no good device installed 26.12 before the halt"
+    running = {device.name: assert_not_bricked(device) for device in story.fleet}
+    committed_bad = [d for d in story.evaluation if BAD_RELEASE in d.committed_versions]
+    assert committed_bad, "no evaluation device installed 26.12 before the halt"
+    for device in committed_bad:
+        assert running[device.name] == FIXED_RELEASE, device.name
     for device in story.evaluation:
-        version = assert_not_bricked(device)
-        assert version in (RELEASED_OS_VERSION, FIXED_RELEASE), device.name
+        assert running[device.name] in (RELEASED_OS_VERSION, FIXED_RELEASE)
     for device in story.good:
-        assert assert_not_bricked(device) == FIXED_RELEASE, device.name
+        assert running[device.name] == FIXED_RELEASE, device.name
     for device in story.retail:
-        assert assert_not_bricked(device) == RELEASED_OS_VERSION, device.name
+        assert running[device.name] == RELEASED_OS_VERSION, device.name
     settled = story.runs["settled"]
     assert all(
         settled[d.name].result is CycleResult.UP_TO_DATE
