@@ -133,3 +133,36 @@ def test_sign_refuses_a_key_the_pending_metadata_does_not_need(
         "--key-out", str(tmp_path / "d.key"), "--passphrase-file", str(passphrase),
     )  # fmt: skip
     assert director.exit_code == 2, director.output
+
+
+def test_rotating_an_offline_root_signs_with_the_old_and_the_new_key(
+    cli: Cli, tmp_path: Path
+) -> None:
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE)
+    old_key, new_key = tmp_path / "root-1.key", tmp_path / "root-2.key"
+    first = cli.json(
+        "update-key", "take-offline", "--role", "root",
+        "--key-out", str(old_key), "--passphrase-file", str(passphrase),
+    )  # fmt: skip
+    refused = cli("update-key", "rotate", "--repository", "image", "--role", "root")
+    assert refused.exit_code == 5, refused.output
+    assert "update-role-offline" in first_line_error(refused)
+
+    rotated = cli.json(
+        "update-key", "rotate", "--repository", "image", "--role", "root",
+        "--key-out", str(new_key), "--key", str(old_key),
+        "--passphrase-file", str(passphrase),
+    )  # fmt: skip
+
+    assert rotated["published"] is True
+    assert rotated["old_keyid"] == first["new_keyid"]
+    assert rotated["root_version"] == first["root_version"] + 1
+    assert cli.json("update-key", "pending") == []
+    root_keys = [
+        key
+        for key in cli.json("update-key", "list")
+        if (key["repository"], key["role"]) == ("image", "root")
+        and not key["revoked_at"]
+    ]
+    assert [key["keyid"] for key in root_keys] == [rotated["new_keyid"]]
