@@ -5,17 +5,20 @@ the retention sweep."""
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.failures import (
     CSV_COLUMNS,
+    MAX_DESCRIPTION_CHARS,
     FailureBatch,
     FailureEvent,
     FailureKind,
@@ -263,6 +266,28 @@ def test_csv_injection_in_a_device_description_is_defused(
     device.send(failure(clock.now(), description=payload))
     rows = _rows(client.get(REPORT_CSV, headers=admin.headers))
     assert rows[1][5] == "'" + payload
+
+
+@given(description=st.text(max_size=MAX_DESCRIPTION_CHARS))
+def test_csv_injection_is_defused_for_any_description(description: str) -> None:
+    """Whatever a device writes, the report parses back to the same cells, and no
+    cell begins with a character a spreadsheet would start a formula with."""
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    record = FailureEventRecord(
+        id=1, device_id="ab" * 64, event_id="cd" * 16, kind="app-crash",
+        event_type="unplanned", event_class="application", event_key="k", count=3,
+        first_at=now, last_at=now, description=description, received_at=now,
+    )  # fmt: skip
+    text = b"".join(report.csv_lines([record])).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == 2
+    cell = rows[1][5]
+    assert cell in (description, "'" + description)
+    assert (cell != description) == description.startswith(
+        ("=", "+", "-", "@", "\t", "\r")
+    )
+    assert not any(value.startswith(("=", "+", "-", "@")) for value in rows[1])
 
 
 def test_csv_keeps_separators_quotes_and_line_breaks_inside_one_cell(

@@ -214,7 +214,6 @@ MALFORMED_BATCHES: dict[str, Any] = {
         ]
     },
     "host_with_control_characters": {"events": [_event_json(host="evil\nhost")]},
-    "not_an_object": [_event_json()],
     "events_not_a_list": {"events": _event_json()},
     "events_null": {"events": None},
 }
@@ -240,6 +239,12 @@ def test_oversized_batch_is_refused_by_the_body_limit(
     padding = "x" * (app.state.sevenfold.settings.max_body_bytes + 1)
     response = device.post({"events": [], "padding": padding})
     assert_problem(response, 413, "body-too-large")
+    assert _stored(app) == []
+
+
+def test_body_that_is_not_an_object_is_refused(app: FastAPI, device: Reporter) -> None:
+    response = device.post([_event_json()])
+    assert_problem(response, 422, "validation-error")
     assert _stored(app) == []
 
 

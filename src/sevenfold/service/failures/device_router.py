@@ -55,7 +55,7 @@ def _check_storable(batch: FailureBatch) -> None:
 
 @router.post("/failure-reports", response_model=FailureReportAnswer)
 def report_failures(
-    body: Annotated[Any, Body(description=BATCH_BODY_DESCRIPTION)],
+    body: Annotated[dict[str, Any], Body(description=BATCH_BODY_DESCRIPTION)],
     device: DeviceDep,
     session: SessionDep,
     clock: ClockDep,
