@@ -1,5 +1,5 @@
 """Rotating a TUF role key of a tenant's repository (recovery through the root), and
-moving the image repository's root or targets role to an offline key.
+listing the keys (moving a role to an offline key: ``offline_keys.py``).
 
 The new root (version + 1) lists the new key instead of the old one. A new root key
 signs with the old AND the new root key, so devices holding the old root accept it
@@ -22,16 +22,10 @@ accepts the service's lower versions again.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.ec import (
-    SECP256R1,
-    EllipticCurvePublicKey,
-)
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from securesystemslib.signer import SSlibKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.metadata import Metadata, Root
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.access.principal import Principal
@@ -55,7 +49,6 @@ from sevenfold.service.updates.signing_keys import (
 )
 
 EXPIRY_WARNING = timedelta(days=30)
-MAX_PUBLIC_KEY_PEM_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +85,8 @@ def rotate_key(
     now = clock.now()
     if role is TufRole.IMAGES and repository is not Repository.IMAGE:
         raise InvalidRequestError("only the image repository has an images role")
-    _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
-    old_row = _active(session, tenant_id, repository, role)
+    bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
+    old_row = active_role_key(session, tenant_id, repository, role)
     if signing_keys.is_offline(old_row):
         raise RoleOfflineError(
             f"the {repository.value} repository's {role.value} key is offline: move "
@@ -126,7 +119,7 @@ def rotate_key(
     return rotation
 
 
-def _bring_up_to_date(
+def bring_up_to_date(
     session: Session,
     kek: KeyEncryptionKey,
     tenant_id: str,
@@ -142,7 +135,7 @@ def _bring_up_to_date(
         )
 
 
-def _active(
+def active_role_key(
     session: Session, tenant_id: str, repository: Repository, role: TufRole
 ) -> TufSigningKey:
     row = signing_keys.active_key(
@@ -153,7 +146,7 @@ def _active(
     return row
 
 
-def _drop_stale_pending_keys(
+def drop_stale_pending_keys(
     session: Session,
     tenant_id: str,
     repository: Repository,
@@ -183,12 +176,12 @@ def _rotate_images(
     """A new ``images`` key: a new top-level targets delegates to it (signed at
     once by an online targets key, else pending for the offline one)."""
     repository = Repository.IMAGE
-    targets_key = _active(session, tenant_id, repository, TufRole.TARGETS)
+    targets_key = active_role_key(session, tenant_id, repository, TufRole.TARGETS)
     waiting = metadata_store.pending_row(
         session, tenant_id, repository, TufRole.TARGETS
     )
     direct = not signing_keys.is_offline(targets_key) and waiting is None
-    _drop_stale_pending_keys(session, tenant_id, repository, TufRole.IMAGES, now)
+    drop_stale_pending_keys(session, tenant_id, repository, TufRole.IMAGES, now)
     new_row = signing_keys.create_key(
         session=session,
         kek=kek,
@@ -232,7 +225,7 @@ def _root_version(session: Session, tenant_id: str, repository: Repository) -> i
     return row.version if row is not None else 0
 
 
-def _successor_with_key(
+def successor_with_key(
     session: Session,
     tenant_id: str,
     repository: Repository,
@@ -260,7 +253,7 @@ def _rotate_in_root(
     old_row: TufSigningKey,
     now: datetime,
 ) -> Rotation:
-    root_row = _active(session, tenant_id, repository, TufRole.ROOT)
+    root_row = active_role_key(session, tenant_id, repository, TufRole.ROOT)
     waiting = metadata_store.pending_row(session, tenant_id, repository, TufRole.ROOT)
     if signing_keys.is_offline(root_row) or waiting is not None:
         return _rotate_through_pending_root(
@@ -324,7 +317,7 @@ def _rotate_through_pending_root(
 ) -> Rotation:
     """A new online key named by a root that waits for an offline signature (or
     joins a root already waiting)."""
-    _drop_stale_pending_keys(session, tenant_id, repository, role, now)
+    drop_stale_pending_keys(session, tenant_id, repository, role, now)
     new_row = signing_keys.create_key(
         session=session,
         kek=kek,
@@ -334,10 +327,10 @@ def _rotate_through_pending_root(
         now=now,
         pending=True,
     )
-    successor = _successor_with_key(
+    successor = successor_with_key(
         session, tenant_id, repository, role, signing_keys.public_key(new_row), now
     )
-    _sign_online(session, kek, tenant_id, repository, successor)
+    sign_with_online_root_keys(session, kek, tenant_id, repository, successor)
     metadata_store.store_pending(
         session,
         tenant_id=tenant_id,
@@ -359,7 +352,7 @@ def _rotate_through_pending_root(
     )
 
 
-def _sign_online(
+def sign_with_online_root_keys(
     session: Session,
     kek: KeyEncryptionKey,
     tenant_id: str,
@@ -388,143 +381,6 @@ def _sign_online(
 
 
 @dataclass(frozen=True, slots=True)
-class OfflineMove:
-    """What ``take-offline`` prepared (or, rarely, already published)."""
-
-    repository: Repository
-    role: TufRole
-    old_keyid: str
-    new_keyid: str
-    root_version: int
-    published: bool
-
-
-def parse_offline_public_key(pem: str) -> SSlibKey:
-    """An operator's ECDSA P-256 public key (PEM) as a TUF key.
-
-    Raises:
-        InvalidRequestError: not a PEM P-256 public key.
-    """
-    if len(pem) > MAX_PUBLIC_KEY_PEM_CHARS:
-        raise InvalidRequestError("the public key PEM is too long")
-    try:
-        key = load_pem_public_key(pem.encode())
-    except (ValueError, UnsupportedAlgorithm) as err:
-        raise InvalidRequestError("the public key is not a PEM public key") from err
-    if not isinstance(key, EllipticCurvePublicKey) or not isinstance(
-        key.curve, SECP256R1
-    ):
-        raise InvalidRequestError("offline TUF keys must be ECDSA P-256 keys")
-    return SSlibKey.from_crypto(key)
-
-
-def take_offline(
-    *,
-    session: Session,
-    clock: Clock,
-    kek: KeyEncryptionKey | None,
-    principal: Principal,
-    repository: Repository,
-    role: TufRole,
-    public_key_pem: str,
-) -> OfflineMove:
-    """Move the image repository's root or targets role to an operator-held key:
-    a pending root naming it (signed by the online root key where there is one),
-    and for targets a pending targets; both wait for the new key's signature (and
-    an offline root key's). Commits, audited.
-
-    Raises:
-        InvalidRequestError: not the image repository's root or targets, not a
-            P-256 key, or the key the role already has.
-    """
-    tenant_id = principal.require_tenant()
-    wrapping_key = signing_keys.require_kek(kek)
-    now = clock.now()
-    if repository is not Repository.IMAGE or role not in OFFLINE_CAPABLE_ROLES:
-        raise InvalidRequestError(
-            "only the image repository's root and targets keys can be offline "
-            "(director keys are online by design, Uptane)"
-        )
-    key = parse_offline_public_key(public_key_pem)
-    _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
-    old_row = _active(session, tenant_id, repository, role)
-    if old_row.keyid == key.keyid:
-        raise InvalidRequestError(f"that key already is the {role.value} key")
-    _drop_stale_pending_keys(session, tenant_id, repository, role, now)
-    new_row = signing_keys.add_offline_key(
-        session=session,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=role,
-        key=key,
-        now=now,
-    )
-    successor = _successor_with_key(session, tenant_id, repository, role, key, now)
-    _sign_online(session, wrapping_key, tenant_id, repository, successor)
-    metadata_store.store_pending(
-        session,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=TufRole.ROOT,
-        metadata=successor,
-        now=now,
-    )
-    if role is TufRole.TARGETS:
-        image_repository.prepare_pending_targets(
-            session,
-            tenant_id=tenant_id,
-            targets=_targets_base(session, tenant_id),
-            now=now,
-        )
-    published = offline_signing.publish_if_complete(
-        session=session,
-        kek=wrapping_key,
-        tenant_id=tenant_id,
-        repository=repository,
-        now=now,
-    )
-    audit.record(
-        session=session,
-        clock=clock,
-        principal=principal,
-        tenant_id=tenant_id,
-        action="update-key.take-offline",
-        target_type="update-key",
-        target_id=new_row.keyid,
-        details={
-            "repository": repository.value,
-            "role": role.value,
-            "old_keyid": old_row.keyid,
-            "root_version": successor.signed.version,
-        },
-    )
-    session.commit()
-    return OfflineMove(
-        repository,
-        role,
-        old_row.keyid,
-        new_row.keyid,
-        successor.signed.version,
-        published,
-    )
-
-
-def _targets_base(session: Session, tenant_id: str) -> Targets:
-    """The top-level targets to re-sign under a new targets key: the pending one
-    (a delegation change waiting) or the published one."""
-    repository = Repository.IMAGE
-    row = metadata_store.pending_row(session, tenant_id, repository, TufRole.TARGETS)
-    if row is not None:
-        return metadata_store.parse_targets(row).signed
-    published = metadata_store.latest_row(
-        session, tenant_id=tenant_id, repository=repository, role=TufRole.TARGETS
-    )
-    if published is None:
-        raise ServiceError("the image repository has no targets yet")
-    return metadata_store.parse_targets(published).signed
-
-
-@dataclass(frozen=True, slots=True)
 class RepositoryKeys:
     """A repository's current root version, every key it ever had, and warnings
     about offline roles whose metadata expires soon."""
@@ -547,7 +403,7 @@ def list_update_keys(
     wrapping_key = signing_keys.require_kek(kek)
     now = clock.now()
     for repository in Repository:
-        _bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
+        bring_up_to_date(session, wrapping_key, tenant_id, repository, now)
     session.commit()
     rows = signing_keys.keys_of_tenant(session, tenant_id)
     return [

@@ -20,7 +20,7 @@ from sevenfold.service.api.deps import (
 from sevenfold.service.audit import service as audit
 from sevenfold.service.ca.key_encryption_key import KeyEncryptionKey
 from sevenfold.service.errors import InvalidRequestError
-from sevenfold.service.updates import key_rotation, offline_signing
+from sevenfold.service.updates import key_rotation, offline_keys, offline_signing
 from sevenfold.service.updates import status as update_status
 from sevenfold.service.updates.offline_signing import PendingView
 from sevenfold.service.updates.schemas import (
@@ -178,7 +178,7 @@ def take_update_key_offline(
 ) -> KeyRotationOut:
     """Move the image repository's root or targets role to an operator-held key:
     prepares the new root (and targets) as pending until that key signs them."""
-    moved = key_rotation.take_offline(
+    moved = offline_keys.take_offline(
         session=session,
         clock=clock,
         kek=kek,
