@@ -171,6 +171,8 @@ def test_a_halted_retail_eval_release_is_flagged_and_never_promoted_by_itself(
     assert flag_entry.actor_name == EVALUATOR_ACTOR
     shown = client.get(f"{API}/os-releases/{rollout.release_id}", headers=admin.headers)
     assert shown.json()["effective_state"] == "retail-eval"
+    assert shown.json()["review_reason"] == flagged.review_reason
+    assert shown.json()["review_flagged_at"] is not None
 
     cancelled = client.post(
         f"{API}/os-releases/{rollout.release_id}/cancel",

@@ -33,6 +33,8 @@ RELEASE_FIELDS = (
     Column("Cancelled", "cancelled_at"),
     Column("Withdrawn", "withdrawn_at"),
     Column("Reason", "reason"),
+    Column("Review flagged", "review_flagged_at"),
+    Column("Review reason", "review_reason"),
 )
 DETAIL_FIELDS = (
     *RELEASE_FIELDS,

@@ -58,6 +58,11 @@ class OsReleaseOut(BaseModel):
     cancelled_at: datetime | None
     withdrawn_at: datetime | None
     reason: str | None
+    review_flagged_at: datetime | None = Field(
+        description="When a halted rollout flagged this release for cancellation "
+        "review: it is then not promoted automatically (docs/failures.md §4)."
+    )
+    review_reason: str | None
 
 
 class OsReleaseDetailOut(OsReleaseOut):
