@@ -4,9 +4,12 @@ malicious batches refused whole, and a device writing only into its own tenant."
 
 import json
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,6 +24,7 @@ from sevenfold.service.failures.models import FailureEventRecord
 from sevenfold.service.releases.models import OsRelease
 from tests.api.failure_support import (
     EVENTS,
+    REPORTS,
     Reporter,
     failure,
     reporter,
@@ -31,6 +35,7 @@ from tests.conftest import TenantAccess
 from tests.support.fleet import assert_problem
 
 __all__ = ["settings"]
+UPLOADERS = 4
 
 
 def _stored(app: FastAPI) -> list[FailureEventRecord]:
@@ -347,3 +352,28 @@ def test_nul_or_lone_surrogate_in_text_is_refused_not_a_server_error(
     )
     assert_problem(response, 422, "invalid-failure-report")
     assert _stored(app) == []
+
+
+def test_concurrent_uploads_of_one_batch_over_http_store_it_once(
+    device: Reporter, live_url: str, app: FastAPI, clock: ManualClock
+) -> None:
+    """Several connections re-send one batch at the same moment (a device that
+    retried while its first upload was still in flight): every one is answered
+    200, and each event is stored exactly once."""
+    events = tuple(failure(clock.now()) for _ in range(20))
+    body = FailureBatch(events=events).to_json()
+    start = threading.Barrier(UPLOADERS)
+
+    def upload() -> tuple[int, dict[str, Any]]:
+        with httpx.Client(base_url=live_url, timeout=60) as http:
+            start.wait()
+            response = http.post(REPORTS, json=body, headers=device.headers)
+            return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
+        answers = list(pool.map(lambda _: upload(), range(UPLOADERS)))
+    assert [status for status, _ in answers] == [200] * UPLOADERS, answers
+    ids = [event.event_id for event in events]
+    assert all(answer["acknowledged"] == ids for _, answer in answers)
+    assert sum(answer["stored"] for _, answer in answers) == len(events)
+    assert sorted(row.event_id for row in _stored(app)) == sorted(ids)
