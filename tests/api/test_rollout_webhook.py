@@ -19,7 +19,9 @@ from fastapi.testclient import TestClient
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.failures import FailureKind
-from sevenfold.service.rollouts.webhook import SIGNATURE_HEADER
+from sevenfold.service.app import create_app
+from sevenfold.service.rollouts.errors import WebhookSecretError
+from sevenfold.service.rollouts.webhook import MAX_SECRET_BYTES, SIGNATURE_HEADER
 from sevenfold.service.settings import ServiceSettings
 from tests.api.evaluator_support import (
     RolloutCase,
@@ -271,3 +273,21 @@ def test_a_hanging_webhook_does_not_delay_halting_another_rollout(
     hanging.result(ANSWER_TIMEOUT_S)
     first_row = rollout_row(app, first.rollout_id)
     assert (first_row.webhook_delivered_at, first_row.webhook_error) != (None, None)
+
+
+def test_an_unusable_webhook_secret_file_refuses_start_up(
+    settings: ServiceSettings, tmp_path: Path
+) -> None:
+    """A configured but missing, empty or oversized secret stops the service from
+    starting (rather than sending unsigned notices); the message names the file
+    and never shows its content."""
+    empty = tmp_path / "empty-secret"
+    empty.write_bytes(b"\n")
+    oversized = tmp_path / "oversized-secret"
+    oversized.write_bytes(b"s" * (MAX_SECRET_BYTES + 1))
+    for path in (tmp_path / "missing-secret", empty, oversized):
+        broken = settings.model_copy(update={"rollout_webhook_secret_file": path})
+        with pytest.raises(WebhookSecretError) as refused:
+            create_app(broken)
+        assert str(path) in str(refused.value)
+        assert "sss" not in str(refused.value)
