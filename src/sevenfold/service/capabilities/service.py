@@ -11,7 +11,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sevenfold.crypto.capabilities import sign_grant
@@ -117,16 +116,6 @@ def current_grant(
 def device_grant(session: Session, device_id: str) -> DeviceCapabilityGrant | None:
     """A device's own newest grant (device route)."""
     return session.get(DeviceCapabilityGrant, device_id)
-
-
-def holds(session: Session, device_id: str, kind: CapabilityKind) -> bool:
-    """Whether the device's newest grant includes ``kind`` (the director asks)."""
-    capabilities = session.scalar(
-        select(DeviceCapabilityGrant.capabilities).where(
-            DeviceCapabilityGrant.device_id == device_id
-        )
-    )
-    return capabilities is not None and kind.value in capabilities
 
 
 def signed_document(row: DeviceCapabilityGrant) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sevenfold.protocol.capabilities import CapabilityKind
 from sevenfold.protocol.updates import ImageType, ReleaseState, version_sort_key
 from sevenfold.protocol.vocabulary import OsFeed, UpdatePolicy
-from sevenfold.service.capabilities import service as capabilities
+from sevenfold.service.capabilities.models import DeviceCapabilityGrant
 from sevenfold.service.deployments.models import Deployment, DeploymentImage
 from sevenfold.service.images.models import Image
 from sevenfold.service.products.models import DeviceGroup
@@ -167,6 +167,23 @@ def offered_apps(
     return None if previous is None else _deployment_images(session, previous.id)
 
 
+def _group_and_capabilities(
+    session: Session, device_group_id: str | None, device_id: str
+) -> tuple[DeviceGroup | None, list[str]]:
+    """The device's group and the capabilities its newest grant holds, in one
+    statement (a no-op update check reads no more rows than without capabilities)."""
+    if device_group_id is None:
+        return None, []
+    row = session.execute(
+        select(DeviceGroup, DeviceCapabilityGrant.capabilities)
+        .outerjoin(DeviceCapabilityGrant, DeviceCapabilityGrant.device_id == device_id)
+        .where(DeviceGroup.id == device_group_id)
+    ).first()
+    if row is None:
+        return None, []
+    return row[0], list(row[1] or [])
+
+
 def desired_state(
     session: Session,
     *,
@@ -177,10 +194,8 @@ def desired_state(
 ) -> DesiredState:
     """What ``device_id``, of the given group and running ``running_os_version``
     (as it last reported), should run at ``now``."""
-    group = (
-        session.get(DeviceGroup, device_group_id)
-        if device_group_id is not None
-        else None
+    group, capability_names = _group_and_capabilities(
+        session, device_group_id, device_id
     )
     if group is None or group.update_policy == UpdatePolicy.NO_UPDATES.value:
         return DesiredState(os_image=None, app_images=(), apps_managed=False)
@@ -194,7 +209,7 @@ def desired_state(
     if (
         group.update_policy != UpdatePolicy.UPDATE_ALL.value
         or not group.app_updates
-        or capabilities.holds(session, device_id, CapabilityKind.APP_DEVELOPMENT)
+        or CapabilityKind.APP_DEVELOPMENT.value in capability_names
     ):
         return DesiredState(os_image=os_image, app_images=(), apps_managed=False)
     apps = offered_apps(session, group.id, device_id)
