@@ -155,6 +155,6 @@ class FailureQueueMachine(RuleBasedStateMachine):
 
 
 FailureQueueMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40
+    max_examples=100, stateful_step_count=40
 )
 TestFailureQueue = FailureQueueMachine.TestCase
