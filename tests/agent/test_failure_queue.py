@@ -200,8 +200,8 @@ def test_a_record_survives_sigkill_right_after_record_returns(
     returned: dict[str, int] = {}
     try:
         for _ in range(after_records):
-            event_id, count = child.stdout.readline().split()
-            returned[event_id] = int(count)
+            event_id, count_text = child.stdout.readline().split()
+            returned[event_id] = int(count_text)
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.kill()

@@ -107,7 +107,7 @@ def _images_role(device: DeviceUpdaters) -> Targets:
     updater = device.refresh("image")
     # Loading the delegated role is what get_targetinfo does on the way.
     updater.get_targetinfo("blobs/" + "0" * 64)
-    images = updater._trusted_set["images"].signed
+    images = updater._trusted_set["images"]
     assert isinstance(images, Targets)
     return images
 
