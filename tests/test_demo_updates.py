@@ -69,34 +69,56 @@ def test_promotion_updates_retail_devices(summary: dict[str, Any]) -> None:
     assert updates["rounds"][1]["updated"] == retail
 
 
-def test_a_cancelled_release_never_reaches_any_device(
+def test_a_bad_release_halts_its_own_rollout_and_never_reaches_retail(
     summary: dict[str, Any],
 ) -> None:
+    """26.12 fails on hardware revision B: its trial boots roll back, the agents'
+    uploaded failures halt the rollout, the operator cancels it; retail devices
+    never see it."""
     updates = summary["updates"]
-    after_cancel = _versions_by_feed(updates, 2)
-    assert all(set(versions) == {"26.11"} for versions in after_cancel.values())
-    assert updates["rounds"][2]["updated"] == 0
-    for device in updates["devices"]:
-        assert "26.12" not in device["versions_run"]
-        assert device["os_version"] == "26.11"
+    hardware_b = set(updates["hardware_b"])
+    eval_ids = {
+        d["device_id"] for d in updates["devices"] if d["os_feed"] == RETAIL_EVAL
+    }
+    assert hardware_b
+    assert hardware_b <= eval_ids
+    rollout = updates["rollout"]
+    assert rollout["state"] == "paused"
+    assert rollout["halted_at"] is not None
+    assert "that ran the update failed" in rollout["halt_reason"]
+    assert updates["rounds"][2]["failed"] == len(hardware_b)
+    assert updates["rounds"][2]["updated"] == len(eval_ids - hardware_b)
     releases = {release["version"]: release for release in updates["releases"]}
     assert releases["26.12"]["state"] == "cancelled"
-    assert releases["26.12"]["device_counts"] == {}
+    for device in updates["devices"]:
+        if device["os_feed"] != RETAIL_EVAL:
+            assert "26.12" not in device["versions_run"]
 
 
-def test_no_device_fails_and_the_service_counts_every_updated_device(
+def test_the_fix_moves_every_evaluation_device_and_no_device_is_lost(
     summary: dict[str, Any],
 ) -> None:
     updates = summary["updates"]
     taking_part = len(updates["devices"])
-    assert updates["failed"] == 0
-    assert not any(device["failed"] for device in updates["devices"])
-    assert [r["failed"] for r in updates["rounds"]] == [0, 0, 0]
     # The revoked device gets no certificate and so no update; all others take part.
     assert len(updates["not_taking_part"]) == 1
     assert taking_part == FLEET_SIZE - 1
+    assert [r["failed"] for r in updates["rounds"]] == [
+        0,
+        0,
+        len(updates["hardware_b"]),
+        0,
+    ]
+    after_fix = _versions_by_feed(updates, 3)
+    assert set(after_fix[RETAIL_EVAL]) == {"26.12.1"}
+    assert set(after_fix["retail"]) == {"26.11"}
     releases = {release["version"]: release for release in updates["releases"]}
     assert releases["26.11"]["state"] == "retail"
-    assert releases["26.11"]["device_counts"] == {"idle": taking_part}
+    retail = sum(d["os_feed"] == "retail" for d in updates["devices"])
+    assert releases["26.11"]["device_counts"] == {"idle": retail}
+    assert releases["26.12.1"]["device_counts"] == {"idle": taking_part - retail}
+    assert releases["26.12"]["device_counts"] == {}
     for device in updates["devices"]:
-        assert device["versions_run"] == ["26.10", "26.11"]
+        expected_end = "26.12.1" if device["os_feed"] == RETAIL_EVAL else "26.11"
+        assert device["os_version"] == expected_end
+        assert device["versions_run"][:2] == ["26.10", "26.11"]

@@ -12,6 +12,7 @@ AgentError
     └── AttestationRefusedError the service refused the evidence; ``reason`` says why
 └── UpdateError                 one update check failed (docs/updates.md §5)
     ├── UpdateUnreachableError  the update service did not answer usably
+    │   └── NoDeviceIdentityError   no certificate usable with the running key yet
     ├── UpdateMetadataRefusedError  TUF metadata failed verification (ngclient)
     ├── UpdateTargetRefusedError    a download is not the signed length or hashes
     ├── UpdateVerificationError     verified metadata does not authorise the update
@@ -98,6 +99,13 @@ class UpdateUnreachableError(UpdateError):
     """The update service (or proxy) did not answer, or answered an HTTP error."""
 
     reason = "update-service-unreachable"
+
+
+class NoDeviceIdentityError(UpdateUnreachableError):
+    """No mTLS identity yet: no certificate, or one made for another Alias key (a
+    trial boot that has not re-attested). Local, so not a network failure."""
+
+    reason = "no-device-identity"
 
 
 class UpdateMetadataRefusedError(UpdateError):

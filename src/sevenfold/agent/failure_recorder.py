@@ -22,7 +22,7 @@ import httpx
 import urllib3.exceptions
 from tuf.api.exceptions import SlowRetrievalError
 
-from sevenfold.agent.errors import ProxyAuthenticationError
+from sevenfold.agent.errors import NoDeviceIdentityError, ProxyAuthenticationError
 from sevenfold.agent.failure_queue import FailureQueue
 from sevenfold.protocol.failures import FailureKind, NetworkFailureKind
 
@@ -71,6 +71,8 @@ def classify_network_failure(error: BaseException) -> NetworkFailureKind | None:
     """How a connection to the service failed, from ``error`` and its causes;
     ``None`` when nothing in the chain is a connection failure."""
     chain = _chain(error)
+    if any(isinstance(link, NoDeviceIdentityError) for link in chain):
+        return None  # a local state (no usable certificate), not the network
     checks: tuple[tuple[NetworkFailureKind, tuple[type[BaseException], ...]], ...] = (
         (
             NetworkFailureKind.PROXY,

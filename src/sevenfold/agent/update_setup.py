@@ -22,8 +22,8 @@ from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AgentConfigError,
     AgentError,
+    NoDeviceIdentityError,
     StateCorruptError,
-    UpdateUnreachableError,
 )
 from sevenfold.agent.failure_queue import FailureQueue
 from sevenfold.agent.failure_recorder import FailureRecorder, QueueFailureRecorder
@@ -155,11 +155,11 @@ def device_tls(
     def make() -> ssl.SSLContext:
         certificate = StateStore(state_dir).read_certificate()
         if certificate is None:
-            raise UpdateUnreachableError("no device certificate yet; attest first")
+            raise NoDeviceIdentityError("no device certificate yet; attest first")
         try:
             return dice.client_ssl_context(certificate, ca_pem)
         except TrustedCoreError as err:
-            raise UpdateUnreachableError(f"no mTLS context: {err}") from err
+            raise NoDeviceIdentityError(f"no mTLS context: {err}") from err
 
     return make
 

@@ -55,6 +55,7 @@ STARTUP_TIMEOUT_S = 30.0
 GRACEFUL_SHUTDOWN_S = 5
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEMO_ROLLOUT_EVALUATION_INTERVAL_S = 1.0
 DEVICES_DIR = "devices"  # one state directory per simulated device, in the data dir
 
 
@@ -350,7 +351,12 @@ def run_demo(options: DemoOptions) -> int:
     data_dir = options.data_dir or Path(tempfile.mkdtemp(prefix="sevenfold-demo-"))
     try:
         settings = ServiceSettings(
-            data_dir=data_dir, database_url=None, host=HOST, port=sock.getsockname()[1]
+            data_dir=data_dir,
+            database_url=None,
+            host=HOST,
+            port=sock.getsockname()[1],
+            # Waves open and failures are judged within a second, not ten.
+            rollout_evaluation_interval_s=DEMO_ROLLOUT_EVALUATION_INTERVAL_S,
         )
         options.say(
             "Sevenfold demo: a throwaway tenant on the embedded SQLite database"

@@ -1,5 +1,6 @@
-"""The demo's update act: an OS release goes through evaluation to retail, and a
-cancelled one never leaves evaluation (docs/updates.md §3).
+"""The demo's update act: an OS release goes through evaluation to retail; a bad one
+is rolled out, halts its own rollout and is cancelled (docs/updates.md §3,
+docs/failures.md).
 
 The demo plays the platform too: it makes an image-signing key, builds signed OS
 packages 26.10 (the factory image), 26.11 and 26.12, registers the key and uploads
@@ -12,13 +13,21 @@ image and runs the agent's real updater over mTLS (``sim.updates``). Then:
    are offered nothing.
 2. 26.11 is promoted by hand (the window is cut short for the demo; the service
    promotes on its own once it passes): retail devices install it.
-3. 26.12 is published and cancelled before any device checks: no device is ever
-   offered it.
+3. 26.12 is published to retail-eval with a rollout (one wave, every evaluation
+   device; halt when more than 20 % of the devices that ran it fail). On hardware
+   revision B (every other evaluation device; a simulated fault) 26.12's security
+   module does not answer: the trial boot cannot re-attest, and the agents record
+   and upload attestation and bad-slot-boot failures. The rollout halts itself and
+   the operator cancels 26.12; no retail device is ever offered it.
+4. 26.12.1, the fix, is published: every evaluation device moves to it (hardware B
+   first comes back from its rollback).
 """
 
+import asyncio
 import hashlib
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +42,12 @@ from sevenfold.protocol.vocabulary import DeviceStatus, OsFeed
 from sevenfold.sim.client import OperatorClient
 from sevenfold.sim.device import SIM_SOFTWARE
 from sevenfold.sim.errors import ScenarioError
-from sevenfold.sim.records import ImageRecord, OsReleaseDetailRecord
+from sevenfold.sim.records import (
+    ImageRecord,
+    OsReleaseDetailRecord,
+    OsReleaseRecord,
+    RolloutRecord,
+)
 from sevenfold.sim.updates import CheckResult, FleetUpdaters, UpdatingDevice
 
 if TYPE_CHECKING:  # demo.py imports this module to list the act
@@ -42,6 +56,9 @@ if TYPE_CHECKING:  # demo.py imports this module to list the act
 FACTORY_VERSION = "26.10"
 EVALUATED_VERSION = "26.11"
 CANCELLED_VERSION = "26.12"
+FIX_VERSION = "26.12.1"
+HALT_THRESHOLD_PERCENT = 20.0
+ROLLOUT_WAIT_S = 30.0  # the wave opens, and the halt comes, within a few ticks
 EVAL_WINDOW_DAYS = 14
 SECURITY_VERSION = 1
 OS_PAYLOAD_BYTES = 16 * 1024
@@ -102,7 +119,10 @@ class _Group:
 class UpdateAct:
     """Publish, evaluate, promote; publish and cancel; show who runs what."""
 
-    title = "Update: an OS release through evaluation to retail; a cancelled one stops"
+    title = (
+        "Update: an OS release through evaluation to retail; a bad one halts its "
+        "own rollout and is cancelled"
+    )
 
     def __init__(self, *, concurrency: int = 16) -> None:
         self._concurrency = concurrency
@@ -115,7 +135,12 @@ class UpdateAct:
         key = Ed25519PrivateKey.generate()
         images = {
             version: build_os_image(key, version, context.data_dir / IMAGES_DIR)
-            for version in (FACTORY_VERSION, EVALUATED_VERSION, CANCELLED_VERSION)
+            for version in (
+                FACTORY_VERSION,
+                EVALUATED_VERSION,
+                CANCELLED_VERSION,
+                FIX_VERSION,
+            )
         }
         factory = images[FACTORY_VERSION]
         groups = {g.group_id: _Group(g.name, g.os_feed) for g in fleet_summary.groups}
@@ -153,6 +178,7 @@ class UpdateAct:
                 agent_sha256=SIM_SOFTWARE.agent_sha256,
                 clock=context.clock,
                 concurrency=self._concurrency,
+                security_module_fault=story.security_module_fault,
             ) as updaters:
                 story.fleet = [
                     updaters.install_factory(device, factory.path, factory.target)
@@ -165,6 +191,7 @@ class UpdateAct:
                     "updater over mTLS with their certificates"
                     + (f"; {len(revoked)} revoked takes no part" if revoked else "")
                 )
+                story.pick_hardware_b()
                 releases = await story.play(updaters, uploaded)
         story.finish(releases)
         context.notes["updates"] = _json(story, releases, revoked)
@@ -193,6 +220,17 @@ class _Story:
     fleet: list[UpdatingDevice] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     rounds: list[dict[str, object]] = field(default_factory=list)
+    hardware_b: set[str] = field(default_factory=set)
+    rollout: RolloutRecord | None = None
+
+    def pick_hardware_b(self) -> None:
+        """Every other evaluation device is hardware revision B (at least one)."""
+        evaluation = [d for d in self.fleet if _is_eval(d, self.device_groups)]
+        self.hardware_b = {d.device.device_id for d in evaluation[::2]}
+
+    def security_module_fault(self, device_id: str, os_version: str) -> bool:
+        """The injected fault: 26.12's security module fails on hardware B."""
+        return os_version == CANCELLED_VERSION and device_id in self.hardware_b
 
     async def play(
         self, updaters: FleetUpdaters, uploaded: dict[str, ImageRecord]
@@ -217,21 +255,96 @@ class _Story:
             "once the window passes)"
         )
         await self._check(updaters, f"promote {EVALUATED_VERSION}")
-        cancelled = await client.publish_os_release(
-            uploaded[CANCELLED_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
-        )
-        await client.change_os_release(
-            cancelled.id, "cancel", "a problem found in evaluation"
+        cancelled = await self._halted_rollout(updaters, uploaded[CANCELLED_VERSION])
+        fix = await client.publish_os_release(
+            uploaded[FIX_VERSION].id, eval_window_days=EVAL_WINDOW_DAYS
         )
         self.lines.append(
-            f"Published OS {CANCELLED_VERSION} to retail-eval and cancelled it "
-            "before any device checked (a problem found in evaluation)"
+            f"Published OS {FIX_VERSION} (the fix) to retail-eval, no rollout"
         )
-        await self._check(updaters, f"cancel {CANCELLED_VERSION}")
+        await self._check(updaters, f"publish {FIX_VERSION}")
         return [
             await client.get_os_release(release.id)
-            for release in (evaluated, cancelled)
+            for release in (evaluated, cancelled, fix)
         ]
+
+    async def _halted_rollout(
+        self, updaters: FleetUpdaters, image: ImageRecord
+    ) -> OsReleaseRecord:
+        """Publish 26.12 with a rollout, let hardware B fail it, wait for the halt,
+        cancel the release."""
+        client = self.client
+        release = await client.publish_os_release(
+            image.id, eval_window_days=EVAL_WINDOW_DAYS
+        )
+        evaluation = sum(_is_eval(d, self.device_groups) for d in self.fleet)
+        if evaluation == 0:
+            self.lines.append(
+                f"Published OS {CANCELLED_VERSION} to retail-eval; this fleet has no "
+                "evaluation device to roll it out to, so it is cancelled untried"
+            )
+            return await client.change_os_release(
+                release.id, "cancel", "no evaluation devices to try it"
+            )
+        min_devices = min(3, evaluation)
+        rollout = await client.create_os_rollout(
+            release.id,
+            OsFeed.RETAIL_EVAL.value,
+            # The wave soaks for the evaluation window: judged all the while.
+            waves=[
+                {
+                    "size": 100,
+                    "unit": "percent",
+                    "min_soak_s": EVAL_WINDOW_DAYS * 86_400,
+                }
+            ],
+            policy={
+                "min_devices": min_devices,
+                "threshold_percent": HALT_THRESHOLD_PERCENT,
+            },
+        )
+        self.lines.append(
+            f"Published OS {CANCELLED_VERSION} to retail-eval with a rollout: one "
+            "wave of every evaluation device; it halts itself when more than "
+            f"{HALT_THRESHOLD_PERCENT:g} % of the devices that ran it fail (judged "
+            f"once {min_devices} have run it)"
+        )
+        await self._wait_for(rollout.id, lambda r: r.waves[0].opened_at is not None)
+        self.lines.append(
+            f"Hardware revision B ({len(self.hardware_b)} of {evaluation} evaluation "
+            f"devices): {CANCELLED_VERSION}'s security module does not answer "
+            "(a simulated fault)"
+        )
+        await self._check(updaters, f"roll out {CANCELLED_VERSION}")
+        halted = await self._wait_for(rollout.id, lambda r: r.state == "paused")
+        self.rollout = halted
+        self.lines.append(
+            "The agents recorded and uploaded their failures; the rollout halted "
+            f"itself: {halted.halt_reason}"
+        )
+        cancelled = await client.change_os_release(
+            release.id, "cancel", "its rollout halted: fails on hardware revision B"
+        )
+        self.lines.append(
+            f"Cancelled OS {CANCELLED_VERSION} (the halt flagged it for review); "
+            "retail devices were never offered it"
+        )
+        return cancelled
+
+    async def _wait_for(
+        self, rollout_id: str, done: Callable[[RolloutRecord], bool]
+    ) -> RolloutRecord:
+        deadline = asyncio.get_running_loop().time() + ROLLOUT_WAIT_S
+        while True:
+            rollout = await self.client.get_rollout(rollout_id)
+            if done(rollout):
+                return rollout
+            if asyncio.get_running_loop().time() > deadline:
+                raise ScenarioError(
+                    f"rollout {rollout_id} is {rollout.state} after "
+                    f"{ROLLOUT_WAIT_S:g} s; the service's evaluator did not act"
+                )
+            await asyncio.sleep(0.2)
 
     async def _check(self, updaters: FleetUpdaters, step: str) -> None:
         results = await updaters.check(self.fleet)
@@ -245,10 +358,20 @@ class _Story:
         self.lines.append("The service's count of devices per release:")
         self.lines.extend(_release_lines(releases))
         failed = sum(device.failed for device in self.fleet)
-        ran_cancelled = sum(CANCELLED_VERSION in d.versions_run for d in self.fleet)
+        committed = sum(
+            CANCELLED_VERSION in d.versions_run
+            for d in self.fleet
+            if d.device.device_id not in self.hardware_b
+        )
+        retail = sum(
+            CANCELLED_VERSION in d.versions_run
+            for d in self.fleet
+            if not _is_eval(d, self.device_groups)
+        )
         self.lines.append(
-            f"{failed} devices failed or rolled back; "
-            f"{ran_cancelled} ever ran {CANCELLED_VERSION}"
+            f"{failed} devices failed trial boots of {CANCELLED_VERSION} and rolled "
+            f"back; {committed} committed it before the halt; {retail} retail "
+            "devices ever ran it"
         )
 
 
@@ -272,17 +395,24 @@ def _round_lines(results: list[CheckResult], groups: dict[str, _Group]) -> list[
     for label, in_eval in (("evaluation", True), ("retail", False)):
         chosen = [r for r in results if _is_eval(r.device, groups) == in_eval]
         updated = Counter(r.device.os_version for r in chosen if r.updated)
-        failed = sum(r.device.failed for r in chosen)
-        stayed = Counter(r.device.os_version for r in chosen if not r.updated)
-        parts = [
-            f"{count} installed {version} (trial boot, re-attested, committed)"
-            for version, count in sorted(updated.items())
-        ] + [
-            f"{count} offered nothing new (stay on {version})"
-            for version, count in sorted(stayed.items())
-        ]
-        if failed:
-            parts.append(f"{failed} failed")
+        failed = Counter(r.device.os_version for r in chosen if r.failed)
+        stayed = Counter(
+            r.device.os_version for r in chosen if not (r.updated or r.failed)
+        )
+        parts = (
+            [
+                f"{count} installed {version} (trial boot, re-attested, committed)"
+                for version, count in sorted(updated.items())
+            ]
+            + [
+                f"{count} failed their trial boots and rolled back to {version}"
+                for version, count in sorted(failed.items())
+            ]
+            + [
+                f"{count} offered nothing new (stay on {version})"
+                for version, count in sorted(stayed.items())
+            ]
+        )
         lines.append(f"  {label} devices checked: {'; '.join(parts) or 'none'}")
     return lines
 
@@ -297,7 +427,7 @@ def _round(
     return {
         "step": step,
         "updated": sum(r.updated for r in results),
-        "failed": sum(r.device.failed for r in results),
+        "failed": sum(r.failed for r in results),
         "os_versions_by_group": {k: dict(v) for k, v in sorted(by_group.items())},
     }
 
@@ -357,5 +487,9 @@ def _json(
             for release in releases
         ],
         "failed": sum(device.failed for device in story.fleet),
+        "hardware_b": sorted(story.hardware_b),
+        "rollout": None
+        if story.rollout is None
+        else story.rollout.model_dump(mode="json"),
         "not_taking_part": sorted(revoked),
     }

@@ -34,6 +34,7 @@ from sevenfold.sim.records import (
     OsReleaseRecord,
     ProductRecord,
     RegistrationRecord,
+    RolloutRecord,
 )
 
 API_PREFIX = "/api/v1"
@@ -287,6 +288,31 @@ class OperatorClient:
         return await self._parse(
             OsReleaseDetailRecord, "GET", f"/os-releases/{release_id}"
         )
+
+    async def create_os_rollout(
+        self,
+        release_id: str,
+        os_feed: str,
+        *,
+        waves: list[dict[str, Any]],
+        policy: dict[str, Any],
+    ) -> RolloutRecord:
+        """Roll an OS release out on a feed in waves (platform administrator)."""
+        return await self._parse(
+            RolloutRecord,
+            "POST",
+            "/rollouts",
+            json={
+                "os_release_id": release_id,
+                "os_feed": os_feed,
+                "waves": waves,
+                "policy": policy,
+            },
+        )
+
+    async def get_rollout(self, rollout_id: str) -> RolloutRecord:
+        """A rollout with its waves' progress."""
+        return await self._parse(RolloutRecord, "GET", f"/rollouts/{rollout_id}")
 
     async def ca_chain_pem(self) -> bytes:
         """The tenant's CA bundle (PEM) that verifies its device certificates."""

@@ -110,3 +110,24 @@ class OsReleaseDetailRecord(OsReleaseRecord):
     """An OS release with the caller's devices running it, by update state."""
 
     device_counts: dict[str, int]
+
+
+class RolloutWaveRecord(_Record):
+    """A rollout wave's progress."""
+
+    position: int
+    devices: int
+    opened_at: datetime | None
+    ran: int
+    succeeded: int
+    failed: int
+
+
+class RolloutRecord(_Record):
+    """A rollout and its waves; ``halt_reason`` says why the policy paused it."""
+
+    id: str
+    state: str
+    halted_at: datetime | None
+    halt_reason: str | None
+    waves: list[RolloutWaveRecord]

@@ -10,12 +10,18 @@ the backend boots again (the emulated bootloader picks the trial slot), DICE der
 the Alias key for the new measurements, and the daemon runs again, so the trial is
 health-checked by re-attesting and committed by ``UpdateCycle.after_boot``.
 Devices run concurrently, at most ``concurrency`` at a time.
+
+Each device records its failures in the agent's durable queue and uploads them
+(``agent.update_setup.failure_reporting``) after every boot and check, as the
+daemon's uploader would. ``security_module_fault`` injects a hardware fault: on the
+devices and OS versions it names, the key store cannot make evidence, so the new
+slot fails its health check and the bootloader rolls back after ``bootlimit`` boots.
 """
 
 import asyncio
 import random
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -23,26 +29,40 @@ from typing import Self
 
 import httpx
 
-from sevenfold.agent.attestation_client import AttestationClient
-from sevenfold.agent.config import AgentConfig
-from sevenfold.agent.daemon import Agent
+from sevenfold.agent.attestation_client import AttestationClient, IssuedCertificate
+from sevenfold.agent.config import DEFAULT_BOOTLIMIT, AgentConfig
+from sevenfold.agent.daemon import Agent, Attester
+from sevenfold.agent.errors import KeyStoreFailedError
 from sevenfold.agent.install.backend import BootOutcome, DirInstallBackend
 from sevenfold.agent.measurements import FixedMeasurementSource, sha256_of_file
+from sevenfold.agent.trusted.keystore import KeyStore
 from sevenfold.agent.update_cycle import CycleOutcome, CycleResult
 from sevenfold.agent.update_loop import UpdateLoop
-from sevenfold.agent.update_setup import build_update_cycle, device_tls
+from sevenfold.agent.update_setup import (
+    FailureReporting,
+    build_update_cycle,
+    device_tls,
+    failure_reporting,
+)
 from sevenfold.agent.waiting import Sleep
-from sevenfold.protocol.attestation import Measurements
+from sevenfold.protocol.attestation import Evidence, Measurements
 from sevenfold.protocol.clock import Clock
+from sevenfold.protocol.tpm_evidence import TpmEvidence
 from sevenfold.protocol.updates import TargetDescription
 from sevenfold.sim.device import SimDevice
 
 INSTALL_DIR = "install"
 DEFAULT_CONCURRENCY = 16
-MAX_REBOOTS_PER_CHECK = 3  # a trial that keeps failing is rolled back by bootlimit
+# A trial that keeps failing its health check is rolled back by the bootloader once
+# ``bootlimit`` boots have failed; the boot after that (the rollback) is handled in
+# the same check, so its report and failure records go out.
+MAX_REBOOTS_PER_CHECK = DEFAULT_BOOTLIMIT + 1
 _BACKOFF_BASE_S = 1.0
 _BACKOFF_MAX_S = 5.0
 _FAILED = (CycleResult.FAILED, CycleResult.TRIAL_UNHEALTHY, CycleResult.ROLLED_BACK)
+
+SecurityModuleFault = Callable[[str, str], bool]
+"""``(device_id, booted OS version) -> True`` when the key store fails there."""
 
 
 @dataclass(slots=True)
@@ -79,6 +99,11 @@ class CheckResult:
         """The check installed and committed a new OS."""
         return CycleResult.COMMITTED in self.results
 
+    @property
+    def failed(self) -> bool:
+        """A check or boot of this round failed, was unhealthy or rolled back."""
+        return any(result in _FAILED for result in self.results)
+
 
 class FleetUpdaters:
     """The fleet's updaters against one service. Use as an async context manager.
@@ -95,8 +120,10 @@ class FleetUpdaters:
         agent_sha256: bytes,
         clock: Clock,
         concurrency: int = DEFAULT_CONCURRENCY,
+        security_module_fault: SecurityModuleFault | None = None,
     ) -> None:
         self._server_url = server_url
+        self._fault = security_module_fault
         self._server_ca = server_ca
         self._agent_sha256 = agent_sha256
         self._clock = clock
@@ -157,9 +184,11 @@ class FleetUpdaters:
 
     async def _check_once(self, updating: UpdatingDevice) -> CycleOutcome | None:
         """One check of the running agent (as ``agent check`` makes it)."""
-        loop = self._loop(updating, _stop_after_first_check(asyncio.Event()))
+        reporting = self._reporting(updating)
+        loop = self._loop(updating, _stop_after_first_check(asyncio.Event()), reporting)
         outcome = await loop.check_once()
         updating.outcomes.extend(loop.outcomes)
+        await _upload(reporting)
         return outcome
 
     async def _start_agent(self, updating: UpdatingDevice) -> CycleOutcome | None:
@@ -167,22 +196,40 @@ class FleetUpdaters:
         a trial), then check until the first check ends or a reboot is needed."""
         device = updating.device
         stop = asyncio.Event()
-        loop = self._loop(updating, _stop_after_first_check(stop))
+        reporting = self._reporting(updating)
+        loop = self._loop(updating, _stop_after_first_check(stop), reporting)
+        faulty = self._fault is not None and self._fault(
+            device.device_id, updating.os_version
+        )
         agent = Agent(
             config=self._config(device, updating.install_root),
             keystore=device.keystore,
             measurements=device.software,
-            attester=self._attester,
+            attester=_FaultySecurityModule() if faulty else self._attester,
             clock=self._clock,
             sleep=_never,
             updates=loop,
+            failures=reporting.recorder,
         )
         await agent.run(stop)
         updating.boot = None
         updating.outcomes.extend(loop.outcomes)
+        await _upload(reporting)
         return agent.reboot_outcome
 
-    def _loop(self, updating: UpdatingDevice, sleep: Sleep) -> UpdateLoop:
+    def _reporting(self, updating: UpdatingDevice) -> FailureReporting:
+        """The device's failure queue and uploader for this boot."""
+        return failure_reporting(
+            self._config(updating.device, updating.install_root),
+            keystore=updating.device.keystore,
+            server_ca=self._server_ca,
+            backend=updating.backend,
+            clock=self._clock,
+        )
+
+    def _loop(
+        self, updating: UpdatingDevice, sleep: Sleep, reporting: FailureReporting
+    ) -> UpdateLoop:
         device = updating.device
         config = self._config(device, updating.install_root)
         tls = device_tls(
@@ -190,7 +237,11 @@ class FleetUpdaters:
         )
         return UpdateLoop(
             cycle=build_update_cycle(
-                config, backend=updating.backend, device_id=device.device_id, tls=tls
+                config,
+                backend=updating.backend,
+                device_id=device.device_id,
+                tls=tls,
+                failures=reporting.recorder,
             ),
             state_dir=device.state_dir,
             interval_s=config.update_check_interval_s,
@@ -232,6 +283,28 @@ class FleetUpdaters:
             measurements=FixedMeasurementSource(measurements=device.software),
             install_root=install_root,
         )
+
+
+async def _upload(reporting: FailureReporting) -> None:
+    """Upload what the device recorded (the daemon's uploader, run once)."""
+    if reporting.uploader is not None:
+        await reporting.uploader.drain()
+
+
+class _FaultySecurityModule:
+    """An attester on hardware whose key store fails under this OS (injected)."""
+
+    async def attest(
+        self,
+        keystore: KeyStore[Evidence | TpmEvidence],  # noqa: ARG002 - it fails first
+        measurements: Measurements,  # noqa: ARG002
+    ) -> IssuedCertificate:
+        raise KeyStoreFailedError(
+            "the security module did not answer (simulated hardware fault)"
+        )
+
+
+_: type[Attester] = _FaultySecurityModule
 
 
 def _stop_after_first_check(stop: asyncio.Event) -> Sleep:
