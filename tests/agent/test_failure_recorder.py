@@ -5,6 +5,7 @@ recorder's keys and context."""
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from sevenfold.agent.config import AgentConfig, ProxyConfig
 from sevenfold.agent.errors import (
     FailureUploadError,
     FailureUploadRefusedError,
+    NoDeviceIdentityError,
     ProxyAuthenticationError,
     UpdateUnreachableError,
 )
@@ -157,6 +159,16 @@ def test_a_proxy_refusing_the_tunnel_is_a_proxy_failure(tmp_path: Path) -> None:
 
 def test_no_certificate_yet_is_not_a_network_failure() -> None:
     error = UpdateUnreachableError("no device certificate yet; attest first")
+    assert classify_network_failure(error) is None
+
+
+def test_a_trial_boots_unusable_certificate_is_not_a_tls_network_failure() -> None:
+    """A trial boot derives a new Alias key; until it re-attests the old certificate
+    does not match it. The SSLError underneath is local, not the link's."""
+    mismatch = ssl.SSLError("[X509: KEY_VALUES_MISMATCH] key values mismatch")
+    error = NoDeviceIdentityError(f"no mTLS context: {mismatch}")
+    error.__cause__ = mismatch
+    assert classify_network_failure(mismatch) is NetworkFailureKind.TLS
     assert classify_network_failure(error) is None
 
 
