@@ -15,14 +15,12 @@ device certificate it waits quietly: the attestation loop gets one.
 import asyncio
 import logging
 import random
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
-from sevenfold.agent.attestation_client import proxy_mounts
 from sevenfold.agent.config import AgentConfig
 from sevenfold.agent.errors import (
     AgentError,
@@ -34,7 +32,7 @@ from sevenfold.agent.errors import (
 from sevenfold.agent.failure_queue import FailureQueue
 from sevenfold.agent.failure_recorder import FailureRecorder
 from sevenfold.agent.schedule import backoff_delay_s
-from sevenfold.agent.update_status_client import SslContextFactory
+from sevenfold.agent.update_status_client import SslContextFactory, device_client
 from sevenfold.agent.waiting import Sleep
 from sevenfold.protocol.failures import (
     EVENT_ID_HEX_CHARS,
@@ -108,19 +106,7 @@ class FailureReportClient:
         return _answer(response, batch)
 
     def _client(self) -> httpx.AsyncClient:
-        config = self._config
-        context: ssl.SSLContext | None = self._ssl_context_factory()
-        verify: ssl.SSLContext | bool = True if context is None else context
-        return httpx.AsyncClient(
-            base_url=config.server_url,
-            transport=self._transport,
-            mounts=proxy_mounts(config, verify),
-            verify=verify,
-            trust_env=False,
-            timeout=httpx.Timeout(
-                config.read_timeout_s, connect=config.connect_timeout_s
-            ),
-        )
+        return device_client(self._config, self._ssl_context_factory, self._transport)
 
 
 def _answer(response: httpx.Response, batch: FailureBatch) -> UploadAnswer:

@@ -78,16 +78,23 @@ class UpdateStatusClient:
         return requested
 
     def _client(self) -> httpx.AsyncClient:
-        config = self._config
-        context = self._ssl_context_factory()
-        verify: ssl.SSLContext | bool = True if context is None else context
-        return httpx.AsyncClient(
-            base_url=config.server_url,
-            transport=self._transport,
-            mounts=proxy_mounts(config, verify),
-            verify=verify,
-            trust_env=False,
-            timeout=httpx.Timeout(
-                config.read_timeout_s, connect=config.connect_timeout_s
-            ),
-        )
+        return device_client(self._config, self._ssl_context_factory, self._transport)
+
+
+def device_client(
+    config: AgentConfig,
+    ssl_context_factory: SslContextFactory,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """An HTTP client to the service with the device's current mTLS context, the
+    proxy settings and the configured timeouts (status reports, failure uploads)."""
+    context = ssl_context_factory()
+    verify: ssl.SSLContext | bool = True if context is None else context
+    return httpx.AsyncClient(
+        base_url=config.server_url,
+        transport=transport,
+        mounts=proxy_mounts(config, verify),
+        verify=verify,
+        trust_env=False,
+        timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
+    )

@@ -8,7 +8,6 @@ long-past one), and a backlog uploaded after a week offline is kept for the whol
 window from the day it arrived.
 """
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.service.failures.models import FailureEventRecord
+from sevenfold.service.periodic import run_periodically
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,8 @@ class FailureEventSweeper:
 
     async def run_forever(self) -> None:
         """Sweep; survive database errors by logging and trying again."""
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failing sweep must not stop later ones
-                log.exception("failure-events.sweeper.error")
-            await asyncio.sleep(self._interval_s)
+        await run_periodically(
+            self.run_once,
+            interval_s=self._interval_s,
+            error_event="failure-events.sweeper.error",
+        )

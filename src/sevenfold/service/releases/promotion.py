@@ -5,7 +5,6 @@ Readers never wait for this: ``service.effective_state`` already treats a due re
 as retail. The promoter makes the stored state (and the audit log) catch up.
 """
 
-import asyncio
 import logging
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sevenfold.protocol.clock import Clock
 from sevenfold.protocol.updates import ReleaseState
+from sevenfold.service.periodic import run_periodically
 from sevenfold.service.releases.models import OsRelease
 from sevenfold.service.releases.service import move_release
 
@@ -77,11 +77,8 @@ class ReleasePromoter:
 
     async def run_forever(self) -> None:
         """Poll; survive database errors by logging and trying again."""
-        while True:
-            try:
-                await asyncio.to_thread(self.run_once)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failing tick must not stop later promotions
-                log.exception("os-release.promoter.error")
-            await asyncio.sleep(self._poll_interval_s)
+        await run_periodically(
+            self.run_once,
+            interval_s=self._poll_interval_s,
+            error_event="os-release.promoter.error",
+        )
