@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from sevenfold.protocol.clock import ManualClock
 from sevenfold.protocol.failures import FailureKind
+from sevenfold.protocol.rollouts import CLOCK_SKEW_S
 from sevenfold.protocol.updates import ImageType, UpdateState
 from sevenfold.service.audit.models import AuditEvent
 from sevenfold.service.db.engine import make_session_factory
@@ -240,7 +241,10 @@ def test_failure_events_count_only_after_the_run_and_never_network_failures(
     ran_at = clock.now()
     clock.advance(100)
 
-    before = event(FailureKind.UPDATE_FAILURE, ran_at - timedelta(seconds=1))
+    # A backlog from before the update never counts against it.
+    before = event(
+        FailureKind.UPDATE_FAILURE, ran_at - timedelta(seconds=CLOCK_SKEW_S + 1)
+    )
     assert upload(app, clock, rollout, ran, before) is False
     network = event(FailureKind.NETWORK_FAILURE, clock.now())
     assert upload(app, clock, rollout, ran, network) is False
@@ -249,7 +253,8 @@ def test_failure_events_count_only_after_the_run_and_never_network_failures(
         False
     )  # never ran the update
 
-    counted = event(FailureKind.ROLLBACK, ran_at)  # at the run counts
+    # At the run counts, and so does a device clock a little behind the service's.
+    counted = event(FailureKind.ROLLBACK, ran_at - timedelta(seconds=CLOCK_SKEW_S))
     assert upload(app, clock, rollout, ran, counted) is True
     failed = member(app, rollout.rollout_id, ran)
     assert failed.failed_at == clock.now()

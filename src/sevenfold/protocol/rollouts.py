@@ -20,6 +20,11 @@ from sevenfold.protocol.failures import FailureKind
 MAX_WAVES = 20
 MAX_SOAK_S = 90 * 86_400
 MAX_CRASH_WINDOW_S = 30 * 86_400
+CLOCK_SKEW_S = 300
+"""How far a device's clock may lag the service's. Event times are the device's,
+``ran_at`` is the service's: an update failure stamped a little before the service
+saw the device take the update (a clock a few seconds behind) must still count, while
+a backlog from before the update must not."""
 
 
 class RolloutState(StrEnum):
@@ -188,8 +193,8 @@ class FailurePolicy:
     was last resumed), once at least ``min_devices`` have, the rollout halts when
     more than ``threshold_percent`` of them failed (strictly more, as hawkBit and
     AWS IoT Jobs; 0 halts on the first failure). A device failed when it recorded
-    an event of a counted kind after it ran the update; an ``app-crash`` counts only
-    within ``crash_window_s`` of that.
+    an event of a counted kind after it ran the update (allowing ``CLOCK_SKEW_S``
+    for its clock); an ``app-crash`` counts only within ``crash_window_s`` of that.
     """
 
     counted_kinds: frozenset[FailureKind] = frozenset(DEFAULT_COUNTED_KINDS)
@@ -210,9 +215,12 @@ class FailurePolicy:
             raise RolloutError(f"the crash window is 0-{MAX_CRASH_WINDOW_S} seconds")
 
     def counts(self, kind: FailureKind, at: datetime, ran_at: datetime) -> bool:
-        """Whether an event of ``kind`` at ``at`` makes a device that ran the update
-        at ``ran_at`` a failure."""
-        if kind not in self.counted_kinds or at < ran_at:
+        """Whether an event of ``kind`` at ``at`` (device clock) makes a device that
+        ran the update at ``ran_at`` (service clock) a failure; ``CLOCK_SKEW_S``
+        of lag is allowed."""
+        if kind not in self.counted_kinds:
+            return False
+        if at < ran_at - timedelta(seconds=CLOCK_SKEW_S):
             return False
         if kind is FailureKind.APP_CRASH:
             return at <= ran_at + timedelta(seconds=self.crash_window_s)
