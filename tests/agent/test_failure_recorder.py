@@ -4,6 +4,7 @@ recorder's keys and context."""
 
 import asyncio
 import contextlib
+import json
 import socket
 import ssl
 import threading
@@ -28,7 +29,12 @@ from sevenfold.agent.failure_recorder import (
 from sevenfold.agent.failure_upload import FailureReportClient
 from sevenfold.agent.measurements import FixedMeasurementSource
 from sevenfold.protocol.clock import ManualClock
-from sevenfold.protocol.failures import FailureBatch, FailureKind, NetworkFailureKind
+from sevenfold.protocol.failures import (
+    FailureBatch,
+    FailureKind,
+    NetworkFailureKind,
+    parse_failure_batch,
+)
 from tests.api.attestation_support import running
 from tests.support.live_server import free_port
 
@@ -265,3 +271,17 @@ def test_a_broken_os_version_source_does_not_lose_the_record(tmp_path: Path) -> 
     recorder.record_app_exit("app-1", None, exit_code=1)
     (record,) = recorder.queue.snapshot().records
     assert record.os_version is None
+
+
+def test_text_no_database_stores_is_replaced_not_left_to_cost_the_record(
+    tmp_path: Path,
+) -> None:
+    """A NUL or a lone surrogate (a hostile proxy's error text, an app's bytes
+    decoded with surrogateescape) would make the service refuse the batch."""
+    recorder = _recorder(tmp_path, ManualClock())
+    recorder.attestation_failed("refused\x00", "proxy said \udcff\x00 no")
+    (record,) = recorder.queue.snapshot().records
+    assert record.key == "attestation-failure:refused\ufffd"
+    assert record.description == "attestation refused\ufffd: proxy said \ufffd\ufffd no"
+    wire = json.loads(json.dumps(FailureBatch(events=(record,)).to_json()))
+    assert parse_failure_batch(wire).events == (record,)

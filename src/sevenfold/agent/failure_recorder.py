@@ -28,6 +28,9 @@ from sevenfold.protocol.failures import FailureKind, NetworkFailureKind
 
 _log = logging.getLogger(__name__)
 _ANSWERED_5XX = re.compile(r"\b(?:answered|HTTP) (5\d\d)\b")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What no service database stores (a NUL, a lone surrogate): the service refuses a
+batch holding it, so it is replaced here rather than costing the record."""
 MAX_CHAIN_DEPTH = 16
 
 
@@ -252,6 +255,8 @@ class QueueFailureRecorder:
         except Exception as err:  # noqa: BLE001 - a failure report must not fail
             _log.warning("cannot tell the OS version for a failure record: %s", err)
             os_version = None
+        key = _UNSTORABLE.sub("\ufffd", key)
+        description = _UNSTORABLE.sub("\ufffd", description)
         try:
             self._queue.record(
                 kind,
