@@ -55,6 +55,10 @@ RAN_STATES = frozenset(
 """Reported states that show the device took the update in hand."""
 SUCCEEDED_STATES = frozenset({UpdateState.COMMITTED, UpdateState.IDLE})
 """Reported states that, with the image installed, show it runs."""
+_MEMBER_WAVE = (RolloutWave.rollout_id == RolloutMember.rollout_id) & (
+    RolloutWave.position == RolloutMember.wave
+)
+"""A member's wave (the join every query here makes)."""
 
 
 def _open_memberships(
@@ -64,11 +68,7 @@ def _open_memberships(
     return session.execute(
         select(RolloutMember, Rollout)
         .join(Rollout, Rollout.id == RolloutMember.rollout_id)
-        .join(
-            RolloutWave,
-            (RolloutWave.rollout_id == RolloutMember.rollout_id)
-            & (RolloutWave.position == RolloutMember.wave),
-        )
+        .join(RolloutWave, _MEMBER_WAVE)
         .where(
             RolloutMember.device_id == device_id,
             Rollout.state.in_(UNFINISHED_STATES),
@@ -168,11 +168,7 @@ def judge_rollout(session: Session, rollout: Rollout, now: datetime) -> Judgemen
             func.count(RolloutMember.failed_at),
         )
         .select_from(RolloutMember)
-        .join(
-            RolloutWave,
-            (RolloutWave.rollout_id == RolloutMember.rollout_id)
-            & (RolloutWave.position == RolloutMember.wave),
-        )
+        .join(RolloutWave, _MEMBER_WAVE)
         .where(
             RolloutMember.rollout_id == rollout.id,
             RolloutWave.opened_at.is_not(None),
@@ -187,11 +183,7 @@ def failure_kinds(session: Session, rollout: Rollout) -> dict[str, int]:
     """Failed members counted in the current judgement, by failure kind."""
     rows = session.execute(
         select(RolloutMember.failure_kind, func.count())
-        .join(
-            RolloutWave,
-            (RolloutWave.rollout_id == RolloutMember.rollout_id)
-            & (RolloutWave.position == RolloutMember.wave),
-        )
+        .join(RolloutWave, _MEMBER_WAVE)
         .where(
             RolloutMember.rollout_id == rollout.id,
             RolloutWave.opened_at.is_not(None),

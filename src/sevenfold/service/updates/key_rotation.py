@@ -327,17 +327,8 @@ def _rotate_through_pending_root(
         now=now,
         pending=True,
     )
-    successor = successor_with_key(
-        session, tenant_id, repository, role, signing_keys.public_key(new_row), now
-    )
-    sign_with_online_root_keys(session, kek, tenant_id, repository, successor)
-    metadata_store.store_pending(
-        session,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=TufRole.ROOT,
-        metadata=successor,
-        now=now,
+    successor = stage_pending_root(
+        session, kek, tenant_id, repository, role, signing_keys.public_key(new_row), now
     )
     published = offline_signing.publish_if_complete(
         session=session, kek=kek, tenant_id=tenant_id, repository=repository, now=now
@@ -350,6 +341,30 @@ def _rotate_through_pending_root(
         successor.signed.version,
         published,
     )
+
+
+def stage_pending_root(
+    session: Session,
+    kek: KeyEncryptionKey,
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    key: SSlibKey,
+    now: datetime,
+) -> Metadata[Root]:
+    """The root naming ``key`` for ``role``, signed by every online root key it
+    needs and stored as pending until the offline keys sign it too."""
+    successor = successor_with_key(session, tenant_id, repository, role, key, now)
+    sign_with_online_root_keys(session, kek, tenant_id, repository, successor)
+    metadata_store.store_pending(
+        session,
+        tenant_id=tenant_id,
+        repository=repository,
+        role=TufRole.ROOT,
+        metadata=successor,
+        now=now,
+    )
+    return successor
 
 
 def sign_with_online_root_keys(

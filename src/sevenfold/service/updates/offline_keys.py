@@ -37,8 +37,7 @@ from sevenfold.service.updates.key_rotation import (
     active_role_key,
     bring_up_to_date,
     drop_stale_pending_keys,
-    sign_with_online_root_keys,
-    successor_with_key,
+    stage_pending_root,
 )
 from sevenfold.service.updates.signing_keys import (
     OFFLINE_CAPABLE_ROLES,
@@ -121,15 +120,8 @@ def take_offline(
         key=key,
         now=now,
     )
-    successor = successor_with_key(session, tenant_id, repository, role, key, now)
-    sign_with_online_root_keys(session, wrapping_key, tenant_id, repository, successor)
-    metadata_store.store_pending(
-        session,
-        tenant_id=tenant_id,
-        repository=repository,
-        role=TufRole.ROOT,
-        metadata=successor,
-        now=now,
+    successor = stage_pending_root(
+        session, wrapping_key, tenant_id, repository, role, key, now
     )
     if role is TufRole.TARGETS:
         image_repository.prepare_pending_targets(

@@ -140,6 +140,19 @@ def list_update_keys(
     )
 
 
+def _rotation_out(
+    rotation: key_rotation.Rotation | offline_keys.OfflineMove,
+) -> KeyRotationOut:
+    return KeyRotationOut(
+        repository=rotation.repository.value,
+        role=rotation.role.value,
+        old_keyid=rotation.old_keyid,
+        new_keyid=rotation.new_keyid,
+        root_version=rotation.root_version,
+        published=rotation.published,
+    )
+
+
 @router.post("/update-keys/rotate", response_model=KeyRotationOut)
 def rotate_update_key(
     body: KeyRotationIn,
@@ -158,14 +171,7 @@ def rotate_update_key(
         repository=body.repository,
         role=body.role,
     )
-    return KeyRotationOut(
-        repository=rotation.repository.value,
-        role=rotation.role.value,
-        old_keyid=rotation.old_keyid,
-        new_keyid=rotation.new_keyid,
-        root_version=rotation.root_version,
-        published=rotation.published,
-    )
+    return _rotation_out(rotation)
 
 
 @router.post("/update-keys/take-offline", response_model=KeyRotationOut)
@@ -187,14 +193,7 @@ def take_update_key_offline(
         role=body.role,
         public_key_pem=body.public_key_pem,
     )
-    return KeyRotationOut(
-        repository=moved.repository.value,
-        role=moved.role.value,
-        old_keyid=moved.old_keyid,
-        new_keyid=moved.new_keyid,
-        root_version=moved.root_version,
-        published=moved.published,
-    )
+    return _rotation_out(moved)
 
 
 def _pending_out(view: PendingView) -> PendingMetadataOut:

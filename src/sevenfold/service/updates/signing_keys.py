@@ -160,18 +160,7 @@ def create_key(
             keyid=key.keyid,
         ),
     )
-    row = TufSigningKey(
-        id=new_id(),
-        tenant_id=tenant_id,
-        repository=repository.value,
-        role=role.value,
-        keyid=key.keyid,
-        public_key_json=json.dumps(key.to_dict(), sort_keys=True),
-        private_key_wrapped=wrapped,
-        pending=pending,
-        created_at=now,
-        revoked_at=None,
-    )
+    row = _key_row(tenant_id, repository, role, key, wrapped, pending, now)
     session.add(row)
     _remember(row.id, signer)
     return row
@@ -188,20 +177,32 @@ def add_offline_key(
 ) -> TufSigningKey:
     """Record an operator-held key (public half only), pending until the metadata
     that introduces it publishes."""
-    row = TufSigningKey(
+    row = _key_row(tenant_id, repository, role, key, None, True, now)
+    session.add(row)
+    return row
+
+
+def _key_row(
+    tenant_id: str,
+    repository: Repository,
+    role: TufRole,
+    key: SSlibKey,
+    wrapped: bytes | None,
+    pending: bool,
+    now: datetime,
+) -> TufSigningKey:
+    return TufSigningKey(
         id=new_id(),
         tenant_id=tenant_id,
         repository=repository.value,
         role=role.value,
         keyid=key.keyid,
         public_key_json=json.dumps(key.to_dict(), sort_keys=True),
-        private_key_wrapped=None,
-        pending=True,
+        private_key_wrapped=wrapped,
+        pending=pending,
         created_at=now,
         revoked_at=None,
     )
-    session.add(row)
-    return row
 
 
 def signer_for(row: TufSigningKey, kek: KeyEncryptionKey) -> Signer:
